@@ -1,0 +1,1 @@
+"""PA-Seg regularisation losses."""

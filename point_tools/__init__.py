@@ -1,0 +1,1 @@
+"""Click annotations: I/O in volume, 3D Slicer and CSV formats, simulation, geodesic expansion."""
