@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 Index = tuple[int, int, int]
 
 
@@ -36,11 +38,15 @@ class ObjectClicks:
         return low, high  # type: ignore[return-value]
 
 
-def validate_objects(objects: Sequence[ObjectClicks], shape: Sequence[int], source: str) -> None:
-    """Raise ClickError (naming ``source``) unless every object is a usable 7-click annotation in ``shape``."""
+def validate_objects(objects: Sequence[ObjectClicks], shape: Sequence[int], source: str,
+                     object_ids: Sequence[int] | None = None) -> None:
+    """Raise ClickError (naming ``source``) unless every object is a usable 7-click annotation in ``shape``.
+
+    ``object_ids`` names the objects in messages as the file numbers them (default 1, 2, ...).
+    """
     if not objects:
         raise ClickError(f"{source}: no clicks found")
-    for n, obj in enumerate(objects, start=1):
+    for n, obj in zip(object_ids or range(1, len(objects) + 1), objects):
         where = f"{source}: object {n} (class {obj.label})"
         if obj.label < 1:
             raise ClickError(f"{where}: class must be >= 1")
@@ -52,7 +58,31 @@ def validate_objects(objects: Sequence[ObjectClicks], shape: Sequence[int], sour
         for kind, point in [("foreground", obj.foreground)] + [("background", p) for p in obj.background]:
             if len(point) != 3 or not all(0 <= int(v) < int(s) for v, s in zip(point, shape)):
                 raise ClickError(f"{where}: {kind} click {tuple(point)} lies outside the image of shape {tuple(shape)}")
+        # Strictly: each background click lies beyond an extreme of the object, so a foreground click on a
+        # face of the box means a missing or misplaced background click, and the box would cut the object -
+        # unless that face is the image border, beyond which the object cannot go.
         low, high = obj.box()
-        if not all(lo <= f <= hi for lo, f, hi in zip(low, obj.foreground, high)):
+        if not all((lo < f or f == 0) and (f < hi or f == int(s) - 1)
+                   for lo, f, hi, s in zip(low, obj.foreground, high, shape)):
             raise ClickError(f"{where}: the background clicks (box {low}..{high}) do not enclose the foreground "
-                             f"click {obj.foreground}")
+                             f"click {obj.foreground} on both sides along every axis")
+
+
+def resolve_class(obj: int, from_file: int | None, object_classes: dict[int, int] | None, source: str) -> int:
+    """Class of object ``obj`` (1-based) from the file's own statement and the caller's mapping.
+
+    Binary (class 1) when neither says anything; when both do, they must agree. A mapping that is given but
+    does not name an object of the file is an error, not a silent class 1.
+    """
+    given = None if object_classes is None else object_classes.get(obj)
+    if from_file is not None and given is not None and from_file != given:
+        raise ClickError(f"{source}: object {obj} has class {from_file} in the file but {given} in object_classes")
+    label = from_file if from_file is not None else given
+    if label is None:
+        if object_classes is not None:
+            raise ClickError(f"{source}: object {obj} has no class in the object-to-class mapping "
+                             f"{dict(sorted(object_classes.items()))}")
+        return 1
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 1:
+        raise ClickError(f"{source}: object {obj} has class {label!r}; classes are integers >= 1")
+    return int(label)

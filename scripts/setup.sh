@@ -17,9 +17,15 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   echo "[setup] installing ${PASEG_TORCH:-torch} (a few minutes, several GB)"
   "${pip[@]}" install "${PASEG_TORCH:-torch}"
 fi
-# FastGeodis ships source only and compiles against the torch it finds, so it is built without
-# build isolation and without pip's wheel cache (a cached wheel may match another torch).
-if ! "$venv/bin/python" -c "import torch, FastGeodis" 2>/dev/null; then
+# FastGeodis ships source only and compiles against the torch it finds (with CUDA kernels when torch
+# sees a GPU and CUDA_HOME/nvcc is found, or FORCE_CUDA=1), so it is built without build isolation and
+# without pip's wheel cache (a cached wheel may match another torch). A build that imports but lacks
+# the CUDA kernels on a GPU machine is rebuilt.
+fastgeodis_ok='import torch, FastGeodis
+if torch.cuda.is_available():
+    x = torch.ones(1, 1, 4, 4, 4, device="cuda")
+    FastGeodis.generalised_geodesic3d(x, x, [1.0, 1.0, 1.0], 1e10, 0.5, 1)'
+if ! "$venv/bin/python" -c "$fastgeodis_ok" 2>/dev/null; then
   echo "[setup] building FastGeodis against $("$venv/bin/python" -c 'import torch; print(torch.__version__)') (2-6 min)"
   "${pip[@]}" install --no-build-isolation --no-cache-dir FastGeodis
 fi

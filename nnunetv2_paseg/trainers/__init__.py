@@ -1,1 +1,16 @@
 """PA-Seg nnU-Net trainers. Every public class here is found by ``nnUNetv2_train -tr NAME``."""
+from nnunetv2_paseg.trainers.paseg import (nnUNetTrainerPASeg, nnUNetTrainerPASeg_50epochs,
+                                           nnUNetTrainerPASeg_100epochs, nnUNetTrainerPASeg_300epochs,
+                                           nnUNetTrainerPASeg_fullCRF, nnUNetTrainerPASeg_noCRF,
+                                           nnUNetTrainerPASeg_noVM, nnUNetTrainerPASeg_pCE)
+from nnunetv2_paseg.trainers.paseg_aux import (nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_50epochs,
+                                               nnUNetTrainerPASegAux_100epochs, nnUNetTrainerPASegAux_300epochs)
+from nnunetv2_paseg.trainers.scm import (nnUNetTrainerSCM, nnUNetTrainerSCM_50epochs, nnUNetTrainerSCM_100epochs,
+                                         nnUNetTrainerSCM_pureSnapshot)
+
+__all__ = ["nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_noCRF", "nnUNetTrainerPASeg_noVM",
+           "nnUNetTrainerPASeg_fullCRF", "nnUNetTrainerPASeg_50epochs", "nnUNetTrainerPASeg_100epochs",
+           "nnUNetTrainerPASeg_300epochs",
+           "nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux_50epochs", "nnUNetTrainerPASegAux_100epochs",
+           "nnUNetTrainerPASegAux_300epochs", "nnUNetTrainerSCM", "nnUNetTrainerSCM_50epochs", "nnUNetTrainerSCM_100epochs",
+           "nnUNetTrainerSCM_pureSnapshot"]

@@ -1,0 +1,463 @@
+"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels from click-annotated cases (SPEC section 2).
+
+The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
+``build_dataset`` does the rest, the same way for all of them:
+
+1. checks every input before any expensive work (all problems at once, each naming its case and file);
+2. computes the pseudo-labels in worker processes (``num_processes``) with a progress bar;
+3. builds the dataset in a hidden temporary sibling of the final folder and publishes it with one rename, so
+   nothing half-written is ever visible under ``$nnUNet_raw``:
+
+       DatasetXXX_NAME/imagesTr/CASE_0000.ext ...  training images, copied unchanged
+                       labelsTr/CASE.ext           pseudo-labels: 0 background, 1..K classes, K+1 ignore
+                       imagesTs/CASE_0000.ext ...  test images, copied unchanged
+                       labelsTs/CASE.ext           their full labels (nnU-Net ignores this folder;
+                                                   ``nnUNetv2_evaluate_folder`` compares predictions to it)
+                       dataset.json
+                       pseudo_label_quality.json   when training cases have full labels
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import uuid
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+
+import nibabel
+import numpy as np
+import SimpleITK as sitk
+from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+from tqdm import tqdm
+
+from point_tools.clicks import ClickError
+from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, geodesic_pseudo_label
+from point_tools.geometry import grid_mismatch, require_3d
+from point_tools.io import read_clicks
+from point_tools.io_volume import read_image
+from point_tools.quality import format_quality_table, mean_quality, pseudo_label_quality
+
+# Endings nnU-Net reads 3D images with: SimpleITKIO's, plus plain NIfTI (read by NibabelIO).
+IMAGE_ENDINGS = tuple(SimpleITKIO.supported_file_endings) + (".nii",)
+QUALITY_REPORT = "pseudo_label_quality.json"
+_DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
+class DatasetInputError(ValueError):
+    """Inputs that cannot make a dataset; the message lists every problem with its case and file."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """The files of one case.
+
+    images: one file per channel, in channel order, all with the same ending.
+    clicks: the click annotation (any ``point_tools.io`` format); None for a test case.
+    truth: full label map with values 0..K (or raw values mapped by ``LabelSettings.truth_values``):
+        for a training case it feeds the quality report, for a test case it goes to ``labelsTs``.
+    """
+
+    name: str
+    images: tuple[Path, ...]
+    clicks: Path | None = None
+    truth: Path | None = None
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How pseudo-labels are made and full labels read.
+
+    num_classes: K. object_classes: object index -> class for click files that do not say (see
+    ``point_tools.io.read_clicks``). lamb, threshold, device: passed to ``geodesic_pseudo_label``.
+    truth_values: raw value -> class for full labels (e.g. BraTS {0: 0, 1: 1, 2: 1, 4: 1}); a value it does not
+    list is an error. None: full labels already hold 0..K.
+    """
+
+    num_classes: int = 1
+    object_classes: Mapping[int, int] | None = None
+    lamb: float = DEFAULT_LAMBDA
+    threshold: float = DEFAULT_THRESHOLD
+    device: str | None = None
+    truth_values: Mapping[int, int] | None = None
+
+
+def image_ending(path: str | os.PathLike) -> str | None:
+    """The nnU-Net file ending of ``path`` (``.nii.gz``, ``.nrrd``, ...), or None if nnU-Net cannot read it."""
+    name = Path(path).name.lower()
+    return next((e for e in IMAGE_ENDINGS if name.endswith(e)), None)
+
+
+def nnunet_raw() -> Path:
+    """``$nnUNet_raw`` as an existing folder."""
+    raw = os.environ.get("nnUNet_raw")
+    if not raw:
+        raise DatasetInputError("nnUNet_raw is not set: export nnUNet_raw=/path/to/nnUNet_raw (see nnU-Net's "
+                                "documentation/set_environment_variables.md)")
+    if not Path(raw).is_dir():
+        raise DatasetInputError(f"nnUNet_raw={raw} is not a folder")
+    return Path(raw)
+
+
+def dataset_folder_name(dataset_id: int, name: str) -> str:
+    """``DatasetXXX_NAME`` as nnU-Net spells it (three-digit id)."""
+    if isinstance(dataset_id, bool) or not isinstance(dataset_id, int) or not 1 <= dataset_id <= 999:
+        raise DatasetInputError(f"dataset id must be an integer in 1..999 (nnU-Net names datasets with three "
+                                f"digits), got {dataset_id!r}")
+    if not _DATASET_NAME.fullmatch(name or ""):
+        raise DatasetInputError(f"dataset name {name!r}: use letters, digits, '_', '-' and '.' only")
+    return f"Dataset{dataset_id:03d}_{name}"
+
+
+def existing_datasets(raw: Path, dataset_id: int) -> list[Path]:
+    """Folders of ``raw`` that nnU-Net would take for dataset ``dataset_id``, whatever their name."""
+    return sorted(p for p in raw.glob(f"Dataset{dataset_id:03d}_*") if p.is_dir())
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+
+def _read_3d(path: Path) -> sitk.Image:
+    image = read_image(path)
+    require_3d(image, str(path))
+    return image
+
+
+def _truth_classes(array: np.ndarray, settings: LabelSettings, source: str) -> np.ndarray:
+    """Full label array mapped to 0..K (uint8); ClickError naming ``source`` for a value that is not a class."""
+    values = np.unique(array)
+    if np.issubdtype(values.dtype, np.floating) and not np.array_equal(values, np.round(values)):
+        fractional = values[values != np.round(values)]
+        raise ClickError(f"{source}: full label values must be integers, found {fractional[:3].tolist()}")
+    values = values.astype(np.int64)
+    if settings.truth_values is None:
+        bad = values[(values < 0) | (values > settings.num_classes)]
+        if bad.size:
+            raise ClickError(f"{source}: full label values {bad[:5].tolist()} are not classes "
+                             f"0..{settings.num_classes}")
+        return array.astype(np.uint8)
+    bad = [v for v in values.tolist() if v not in settings.truth_values]
+    if bad:
+        raise ClickError(f"{source}: full label values {bad[:5]} are not among {sorted(settings.truth_values)}")
+    lookup = np.zeros(int(values.max()) + 1, np.uint8)
+    for raw_value, cls in settings.truth_values.items():
+        if 0 <= raw_value < lookup.size:
+            lookup[raw_value] = cls
+    return lookup[array.astype(np.int64)]
+
+
+def _load_case_images(case: Case) -> tuple[list[sitk.Image], np.ndarray]:
+    """Channel images and the stacked (C, Z, Y, X) float32 array; ClickError for unreadable or mismatched files."""
+    images = [_read_3d(p) for p in case.images]
+    for path, image in zip(case.images[1:], images[1:]):
+        why = grid_mismatch(image, images[0])
+        if why:
+            raise ClickError(f"{path}: grid differs from channel 0 ({case.images[0].name}): {why}")
+    array = np.stack([sitk.GetArrayFromImage(i) for i in images]).astype(np.float32, copy=False)
+    if not np.isfinite(array).all():
+        channel = int(np.flatnonzero(~np.isfinite(array).reshape(len(images), -1).all(axis=1))[0])
+        raise ClickError(f"{case.images[channel]}: NaN or infinite intensities")
+    return images, array
+
+
+def _nifti_nonfinite(path: Path) -> bool:
+    """Whether a float NIfTI file stores NaN or infinite voxels.
+
+    ITK's NIfTI reader turns them into 0, so SimpleITK cannot see them, but nibabel (nnU-Net's NibabelIO, and
+    most other tools) reads them as they are.
+    """
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return False
+    try:
+        image = nibabel.load(path)
+        if image.get_data_dtype().kind != "f":
+            return False
+        return not np.isfinite(np.asanyarray(image.dataobj)).all()
+    except (OSError, ValueError, nibabel.filebasedimages.ImageFileError):
+        return False  # SimpleITK read it; what nibabel cannot read, it cannot misread either
+
+
+def _load_truth(case: Case, reference: sitk.Image, settings: LabelSettings) -> np.ndarray:
+    truth = _read_3d(case.truth)
+    why = grid_mismatch(truth, reference)
+    if why:
+        raise ClickError(f"{case.truth}: full label grid differs from the image ({case.images[0].name}): {why}")
+    return _truth_classes(sitk.GetArrayViewFromImage(truth), settings, str(case.truth))
+
+
+def _read_objects(case: Case, reference: sitk.Image, settings: LabelSettings) -> list:
+    mapping = None if settings.object_classes is None else dict(settings.object_classes)
+    objects = read_clicks(case.clicks, reference, case=case.name, object_classes=mapping)
+    for n, obj in enumerate(objects, start=1):
+        if obj.label > settings.num_classes:
+            raise ClickError(f"{case.clicks}: object {n} has class {obj.label} but the dataset has "
+                             f"{settings.num_classes} class(es)")
+    return objects
+
+
+def check_case(case: Case, settings: LabelSettings) -> str | None:
+    """The first problem of ``case`` (its images, clicks and full label), or None if it can be converted."""
+    try:
+        images, _ = _load_case_images(case)
+        for path in case.images:
+            if _nifti_nonfinite(path):
+                raise ClickError(f"{path}: NaN or infinite intensities")
+        if case.clicks is not None:
+            _read_objects(case, images[0], settings)
+        if case.truth is not None:
+            _load_truth(case, images[0], settings)
+    except ClickError as e:
+        return f"case {case.name}: {e}"
+    return None
+
+
+def _check_layout(train: Sequence[Case], test: Sequence[Case], classes: Sequence[str],
+                  channel_names: Sequence[str] | None) -> tuple[str, int]:
+    """Problems that concern the case list as a whole; returns (file ending, channel count)."""
+    problems = []
+    if not train:
+        problems.append("no training cases")
+    seen: dict[str, str] = {}
+    for split, cases in (("training", train), ("test", test)):
+        for case in cases:
+            if case.name in seen:
+                problems.append(f"case {case.name}: duplicate case id ({seen[case.name]} and {split})")
+            seen[case.name] = split
+            if split == "training" and case.clicks is None:
+                problems.append(f"case {case.name}: no click annotation")
+    endings = {}
+    for case in (*train, *test):
+        if not case.images:
+            problems.append(f"case {case.name}: no image files")
+        for path in case.images:
+            ending = image_ending(path)
+            if ending is None:
+                problems.append(f"case {case.name}: {path}: not an image nnU-Net reads "
+                                f"(endings {', '.join(IMAGE_ENDINGS)})")
+            else:
+                endings.setdefault(ending, path)
+    if len(endings) > 1:
+        problems.append("images have different file endings (nnU-Net needs one): "
+                        + ", ".join(f"{e} ({p})" for e, p in endings.items()))
+    channels = {len(c.images) for c in (*train, *test)}
+    if len(channels) > 1:
+        counts = {c.name: len(c.images) for c in (*train, *test)}
+        usual = max(channels, key=lambda n: sum(v == n for v in counts.values()))
+        problems += [f"case {name}: {n} channel(s), other cases have {usual}"
+                     for name, n in counts.items() if n != usual]
+    num_channels = max(channels, default=0)
+    if channel_names is not None and len(channel_names) != num_channels:
+        problems.append(f"{len(channel_names)} channel name(s) {list(channel_names)} for {num_channels} channel(s)")
+    if not classes or len(set(classes)) != len(classes) or {"background", "ignore"} & set(classes):
+        problems.append(f"class names {list(classes)} must be distinct, at least one, and not 'background' or 'ignore'")
+    if problems:
+        raise DatasetInputError(problem_list(problems))
+    return next(iter(endings)), num_channels
+
+
+def problem_list(problems: Sequence[str]) -> str:
+    return f"{len(problems)} problem(s) found, nothing was written:\n  " + "\n  ".join(problems)
+
+
+# ----------------------------------------------------------------------------------------- conversion
+
+
+def _write_label(array: np.ndarray, reference: sitk.Image, path: Path) -> None:
+    label = sitk.GetImageFromArray(array.astype(np.uint8, copy=False))
+    label.CopyInformation(reference)
+    sitk.WriteImage(label, str(path), useCompression=True)
+
+
+def _copy_images(case: Case, folder: Path, ending: str) -> None:
+    for channel, path in enumerate(case.images):
+        shutil.copyfile(path, folder / f"{case.name}_{channel:04d}{ending}")
+
+
+def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> dict | None:
+    """Copy the images, write the pseudo-label; returns the quality against the full label, if there is one."""
+    images, array = _load_case_images(case)
+    objects = _read_objects(case, images[0], settings)
+    pseudo = geodesic_pseudo_label(array, images[0].GetSpacing()[::-1], objects, num_classes=settings.num_classes,
+                                   lamb=settings.lamb, threshold=settings.threshold, device=settings.device,
+                                   source=f"case {case.name}")
+    _write_label(pseudo, images[0], out / "labelsTr" / f"{case.name}{ending}")
+    _copy_images(case, out / "imagesTr", ending)
+    if case.truth is None:
+        return None
+    quality = pseudo_label_quality(pseudo, _load_truth(case, images[0], settings), settings.num_classes + 1)
+    return {"case": case.name, "objects": len(objects), **quality}
+
+
+def copy_test_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> None:
+    """Copy the images to imagesTs and the full label, as classes 0..K in the dataset's ending, to labelsTs."""
+    _copy_images(case, out / "imagesTs", ending)
+    if case.truth is not None:
+        reference = _read_3d(case.images[0])
+        _write_label(_load_truth(case, reference, settings), reference, out / "labelsTs" / f"{case.name}{ending}")
+
+
+def _limit_threads(threads: int) -> None:
+    import torch  # workers share the cores: one torch pool per worker would oversubscribe them
+
+    torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def _workers(num_processes: int, num_items: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Spawned worker processes for the whole build (starting them costs seconds), or None to work in-process."""
+    if num_processes <= 1 or num_items <= 1:
+        yield None
+        return
+    processes = min(num_processes, num_items)
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    # spawn, as nnU-Net does: CUDA and torch's thread pools do not survive fork.
+    with ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"), _limit_threads, (threads,)) as pool:
+        yield pool
+
+
+def _in_workers(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None, desc: str) -> list:
+    """``[fn(i) for i in items]``, in ``pool`` if there is one, with a progress bar.
+
+    The first error cancels the items not yet started; a worker that dies (e.g. out of memory) is an error,
+    not a hang.
+    """
+    if not items:
+        return []
+    if pool is None:
+        return [fn(i) for i in tqdm(items, desc=desc, unit="case")]
+    futures = [pool.submit(fn, i) for i in items]
+    try:
+        for future in tqdm(as_completed(futures), total=len(items), desc=desc, unit="case"):
+            future.result()
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return [f.result() for f in futures]
+
+
+def _named(fn: Callable, case: Case, **kwargs) -> object:
+    """``fn(case, **kwargs)`` with the case named in any error (worker tracebacks do not say which case)."""
+    try:
+        return fn(case, **kwargs)
+    except Exception as e:
+        raise RuntimeError(f"case {case.name}: {type(e).__name__}: {e}") from e
+
+
+def _hidden_sibling(path: Path, what: str) -> Path:
+    """A new empty folder beside ``path`` that nnU-Net does not take for a dataset (it does not start with Dataset)."""
+    sibling = path.with_name(f".{path.name}.{what}-{uuid.uuid4().hex[:8]}")
+    sibling.mkdir()
+    return sibling
+
+
+def _publish(tmp: Path, final: Path, replace: Iterable[Path]) -> None:
+    """Rename ``tmp`` to ``final``, first moving the datasets ``replace`` aside (and deleting them after)."""
+    moved = []
+    try:
+        for old in replace:
+            aside = _hidden_sibling(old, "replaced")
+            os.replace(old, aside / old.name)
+            moved.append((aside, old))
+        os.replace(tmp, final)
+    except BaseException:
+        for aside, old in moved:
+            os.replace(aside / old.name, old)
+            aside.rmdir()
+        raise
+    for aside, _ in moved:
+        shutil.rmtree(aside)
+
+
+def _convert_into(out: Path, train: Sequence[Case], test: Sequence[Case], ending: str, settings: LabelSettings,
+                  pool: ProcessPoolExecutor | None) -> list[dict]:
+    """Fill the dataset folder ``out``; returns the quality rows of the training cases that have full labels."""
+    subfolders = ["imagesTr", "labelsTr"] + ["imagesTs"] * bool(test) + ["labelsTs"] * any(c.truth for c in test)
+    for sub in subfolders:
+        (out / sub).mkdir()
+    rows = _in_workers(functools.partial(_named, convert_training_case, out=out, ending=ending, settings=settings),
+                       train, pool, "pseudo-labels")
+    _in_workers(functools.partial(_named, copy_test_case, out=out, ending=ending, settings=settings), test, pool,
+                "test cases")
+    return [r for r in rows if r is not None]
+
+
+def quality_summary(rows: Sequence[dict]) -> dict:
+    """The report's JSON: per case and, per metric, mean / min / number of cases that define it."""
+    def clean(value):  # JSON has no NaN: an undefined ratio is null
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        return None if isinstance(value, float) and math.isnan(value) else value
+
+    return {"cases": {r["case"]: clean({k: v for k, v in r.items() if k != "case"}) for r in rows},
+            "summary": clean(mean_quality(rows))}
+
+
+def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, name: str, *,
+                  classes: Sequence[str] = ("foreground",), channel_names: Sequence[str] | None = None,
+                  settings: LabelSettings | None = None, num_processes: int = 1, overwrite: bool = False,
+                  description: str | None = None) -> Path:
+    """Write ``$nnUNet_raw/DatasetXXX_NAME`` from ``train`` (clicks -> pseudo-labels) and ``test`` cases.
+
+    classes: names of classes 1..K (``settings.num_classes`` must be K). channel_names: one per image channel
+    (default "image" for one channel, "channel0", ... for several); nnU-Net normalises a channel named "CT"
+    with its CT scheme and others by z-score. An existing dataset with this id (any name) is an error unless
+    ``overwrite``. Returns the dataset folder.
+    """
+    started = time.perf_counter()
+    settings = settings or LabelSettings(num_classes=len(classes))
+    folder_name = dataset_folder_name(dataset_id, name)
+    raw = nnunet_raw()
+    if settings.num_classes != len(classes):
+        raise DatasetInputError(f"{len(classes)} class name(s) {list(classes)} for num_classes={settings.num_classes}")
+    existing = existing_datasets(raw, dataset_id)
+    if existing and not overwrite:
+        raise DatasetInputError(f"dataset id {dataset_id} already exists: {', '.join(map(str, existing))} "
+                                "(use overwrite to replace it)")
+    ending, num_channels = _check_layout(train, test, classes, channel_names)
+    names = channel_names or (["image"] if num_channels == 1 else [f"channel{c}" for c in range(num_channels)])
+    labels = {"background": 0, **{c: i for i, c in enumerate(classes, start=1)}, "ignore": len(classes) + 1}
+    final = raw / folder_name
+    tmp = None
+    try:
+        # The pool closes (its workers finish) before any clean-up below, so nothing writes into a removed folder.
+        with _workers(num_processes, len(train) + len(test)) as pool:
+            problems = _in_workers(functools.partial(check_case, settings=settings), [*train, *test], pool,
+                                   "checking inputs")
+            problems = [p for p in problems if p]
+            if problems:
+                raise DatasetInputError(problem_list(problems))
+            checked = time.perf_counter()
+            print(f"Checked {len(train)} training and {len(test)} test case(s) in {checked - started:.1f} s")
+            tmp = _hidden_sibling(final, "partial")
+            rows = _convert_into(tmp, train, test, ending, settings, pool)
+        labelled = time.perf_counter()
+        generate_dataset_json(str(tmp), dict(enumerate(names)), labels, len(train), ending, dataset_name=folder_name,
+                              description=description, license="as the source images",
+                              converted_by="nnunetv2-paseg", numTest=len(test),
+                              pseudo_labels={"method": "geodesic (point_tools.geodesic)", "lambda": settings.lamb,
+                                             "threshold": settings.threshold})
+        if rows:
+            (tmp / QUALITY_REPORT).write_text(json.dumps(quality_summary(rows), indent=2) + "\n")
+        _publish(tmp, final, existing_datasets(raw, dataset_id) if overwrite else ())
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"Pseudo-labels of {len(train)} case(s) in {labelled - checked:.1f} s "
+          f"({(labelled - checked) / max(1, len(train)):.2f} s/case, {num_processes} worker(s))")
+    print(f"Wrote {final}: {len(train)} training case(s), {len(test)} test case(s), {num_channels} channel(s) "
+          f"{names}, labels {labels}, in {time.perf_counter() - started:.1f} s")
+    if rows:
+        print(f"Pseudo-label quality against full labels ({final / QUALITY_REPORT}):")
+        print(format_quality_table(rows))
+    return final

@@ -1,0 +1,392 @@
+"""Stage 2 of PA-Seg: nnUNetTrainerSCM, self and cross monitoring of two networks (SPEC section 4)."""
+from __future__ import annotations
+
+import os
+from copy import deepcopy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import autocast, nn
+from torch import distributed as dist
+from torch._dynamo import OptimizedModule
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.collate_outputs import collate_outputs
+from nnunetv2.utilities.helpers import dummy_context
+from nnunetv2_paseg.losses.distillation import cross_distillation_loss
+from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux
+from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
+
+try:
+    from torch import GradScaler
+
+    def _cuda_grad_scaler() -> GradScaler:
+        return GradScaler("cuda")
+except ImportError:  # torch < 2.3
+    from torch.cuda.amp import GradScaler
+
+    def _cuda_grad_scaler() -> GradScaler:
+        return GradScaler()
+
+PRIMARY_WEIGHTS_ENV = "PASEG_PRIMARY_WEIGHTS"
+AUX_WEIGHTS_ENV = "PASEG_AUX_WEIGHTS"
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain network inside DDP and/or torch.compile wrappers (whose state_dict has nnU-Net's key names)."""
+    if isinstance(module, DDP):
+        module = module.module
+    if isinstance(module, OptimizedModule):
+        module = module._orig_mod
+    return module
+
+
+def is_refresh_epoch(epoch: int, num_epochs: int, fraction: float) -> bool:
+    """Whether the snapshots are refreshed at the start of ``epoch`` (0-based): every ``fraction`` of
+    ``num_epochs`` (rounded, at least 1), never at epoch 0 (they start as the stage-1 networks).
+    E.g. 100 epochs, 0.2: epochs 20, 40, 60, 80."""
+    period = max(1, round(fraction * num_epochs))
+    return epoch > 0 and epoch % period == 0
+
+
+def frozen_copy(network: nn.Module) -> nn.Module:
+    """A copy of ``network`` (unwrapped) in eval mode that takes no gradients: a snapshot."""
+    snapshot = deepcopy(unwrap(network))
+    snapshot.eval()
+    snapshot.requires_grad_(False)
+    return snapshot
+
+
+def refresh_snapshot(snapshot: nn.Module, network: nn.Module) -> None:
+    """Copy ``network``'s current weights into ``snapshot`` (in place; the snapshot stays frozen)."""
+    unwrap(snapshot).load_state_dict(unwrap(network).state_dict())
+
+
+def hard_pseudo_labels(teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
+                       ignore_label: int | None = None) -> torch.Tensor:
+    """argmax of a snapshot's logits; where ``labels`` is given, its labelled (not ``ignore_label``) voxels win.
+
+    Args:
+        teacher_logits: (N, C, *spatial) snapshot logits.
+        labels: None, or (N, 1, *spatial) nnU-Net target of the same patch (0..K, ``ignore_label`` where unlabelled).
+        ignore_label: the dataset's ignore label; None means every voxel of ``labels`` is labelled.
+
+    Returns:
+        (N, 1, *spatial) labels in 0..C-1 (dtype of ``labels``, else int64).
+    """
+    # max(...).indices: the same labels, ~10x faster than argmax over the channel axis on CPU
+    pseudo = teacher_logits.max(1, keepdim=True).indices
+    if labels is None:
+        return pseudo
+    if ignore_label is None:
+        return labels.clone()
+    return torch.where(labels == ignore_label, pseudo.to(labels.dtype), labels)
+
+
+def downsample_like(seg: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``seg`` (N, 1, *spatial) at the shape of each deep-supervision target, with nnU-Net's own rule
+    (``DownsampleSegForDSTransform``: nearest-exact interpolation)."""
+    seg_float = seg.float()
+    return [seg if t.shape[2:] == seg.shape[2:] else
+            F.interpolate(seg_float, size=t.shape[2:], mode="nearest-exact").to(seg.dtype) for t in targets]
+
+
+def stage1_checkpoint(role: str, env_var: str, trainer_name: str, dataset_name: str, plans_name: str,
+                      configuration: str, fold: int | str) -> Path:
+    """Where the stage-1 weights of one SCM network are: ``$env_var`` if set, else nnU-Net's results folder
+    ``$nnUNet_results/{dataset}/{trainer}__{plans}__{configuration}/fold_{fold}/checkpoint_final.pth`` or, if
+    training has not finished, ``checkpoint_best.pth`` there.
+
+    Raises:
+        FileNotFoundError: naming every path looked at and how to point to the right file.
+    """
+    explicit = os.environ.get(env_var)
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"nnUNetTrainerSCM: {env_var}={explicit} (stage-1 weights of the {role} network) "
+                                    f"is not a file")
+        return path
+    results = os.environ.get("nnUNet_results")
+    if not results:
+        raise FileNotFoundError(f"nnUNetTrainerSCM: cannot find the stage-1 weights of the {role} network: neither "
+                                f"{env_var} nor nnUNet_results is set")
+    fold_dir = Path(results) / dataset_name / f"{trainer_name}__{plans_name}__{configuration}" / f"fold_{fold}"
+    candidates = [fold_dir / "checkpoint_final.pth", fold_dir / "checkpoint_best.pth"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = "\n  ".join(map(str, candidates))
+    raise FileNotFoundError(f"nnUNetTrainerSCM: no stage-1 checkpoint of the {role} network ({trainer_name}); "
+                            f"looked for\n  {looked}\nTrain it first (nnUNetv2_train {dataset_name} {configuration} "
+                            f"{fold} -tr {trainer_name} -p {plans_name}) or set {env_var} to a checkpoint file.")
+
+
+def load_full_network(network: nn.Module, path: Path, role: str) -> None:
+    """Load all weights (segmentation heads included) of an nnU-Net checkpoint into ``network``.
+
+    Raises:
+        ValueError: the checkpoint is not an nnU-Net checkpoint or does not fit the network (lists the keys).
+    """
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise ValueError(f"nnUNetTrainerSCM: {path} (stage-1 weights of the {role} network) is not an nnU-Net "
+                         f"checkpoint (no 'network_weights')")
+    target = unwrap(network)
+    expected = target.state_dict()
+    # checkpoints written from DDP-wrapped networks by older code carry a 'module.' prefix
+    weights = {k[7:] if k.startswith("module.") and k not in expected else k: v
+               for k, v in checkpoint["network_weights"].items()}
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
+    if missing or unexpected or wrong_shape:
+        details = "; ".join(f"{name}: {keys[:4]}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
+                            for name, keys in (("missing", missing), ("unexpected", unexpected),
+                                               ("wrong shape", wrong_shape)) if keys)
+        raise ValueError(f"nnUNetTrainerSCM: {path} (trainer {checkpoint.get('trainer_name', '?')}) does not fit "
+                         f"the {role} network ({type(target).__name__}): {details}. Is it the stage-1 checkpoint "
+                         f"of this network's architecture, plans and configuration?")
+    target.load_state_dict(weights)
+
+
+class nnUNetTrainerSCM(nnUNetTrainer):
+    """Stage 2 of PA-Seg (SPEC section 4): self and cross monitoring of a primary network A (the plans'
+    architecture, as nnUNetTrainerPASeg) and an auxiliary network B (as nnUNetTrainerPASegAux).
+
+    Both start from their complete stage-1 networks (segmentation heads included, unlike ``-pretrained_weights``,
+    which SCM's stage-1 initialisation supersedes): by default the checkpoints of ``primary_stage1_trainer`` and
+    ``aux_stage1_trainer`` for the same dataset, plans, configuration and fold (``stage1_checkpoint``); the
+    environment variables ``PASEG_PRIMARY_WEIGHTS`` / ``PASEG_AUX_WEIGHTS`` (checkpoint files) override, e.g. for
+    stage-1 models of the epoch variants. ``--c`` continues from SCM's own checkpoint instead. Frozen snapshots A', B'
+    see each augmented patch x with the networks; with y the dataset's (partial) label of the patch:
+
+        L_A = (1 - w_kd) * L_DC+CE(A(x), argmax A'(x) | y) + w_kd * T^2 KL(softmax(B'(x)/T) || softmax(A(x)/T))
+        L_B = (1 - w_kd) * L_DC+CE(B(x), argmax B'(x) | y) + w_kd * T^2 KL(softmax(A'(x)/T) || softmax(B(x)/T))
+
+    ``argmax A'(x) | y``: the snapshot's hard label where y is ``ignore``, y where the clicks labelled the voxel
+    (``keep_labelled_voxels``; the reference used the snapshot's label everywhere, which lets self-training drift
+    away from the click evidence). The hard labels are downsampled for each deep-supervision output like nnU-Net's
+    targets; the distillation term (``cross_distillation_loss``) uses the full-resolution output. Each network has
+    its own SGD optimiser, PolyLR schedule and AMP GradScaler (the losses share no gradients, so one network's
+    overflow must not shrink the other's loss scale). The snapshots are refreshed from the networks' current
+    weights at the start of every ``snapshot_fraction`` of the epochs (``is_refresh_epoch``). The reference
+    refreshed from each network's best-validation weights; nnU-Net's pseudo Dice is measured against the same
+    partial labels the stage-1 networks were fit to, so "best" would tend to pin the snapshots to the stage-1
+    weights and stop the monitoring from progressing.
+
+    Only A is validated, saved as ``network_weights`` and used by nnUNetv2_predict; B, its optimiser and scaler
+    and both snapshots are stored beside it in the checkpoint (``scm_*`` keys), so ``--c`` restores all of them.
+    """
+
+    primary_stage1_trainer = "nnUNetTrainerPASeg"
+    aux_stage1_trainer = "nnUNetTrainerPASegAux"
+    loss_parts: tuple[str, ...] = ("primary_self", "primary_ckd", "aux_self", "aux_ckd", "aux_total")
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.w_kd = 0.5
+        self.kd_temperature = 4.0
+        self.snapshot_fraction = 0.2
+        self.keep_labelled_voxels = True
+        self.aux_network = self.aux_optimizer = self.aux_lr_scheduler = None  # -> initialize
+        self.snapshot_primary = self.snapshot_aux = None  # -> initialize
+        self.aux_grad_scaler = _cuda_grad_scaler() if self.device.type == "cuda" else None
+        self._resumed = False  # set by load_checkpoint: --c must not go back to the stage-1 weights
+        self.logger.local_logger = LossComponentsLogger([f"train_{part}" for part in self.loss_parts],
+                                                        ["snapshot_agreement"])
+
+    def initialize(self):
+        if self.label_manager.has_regions:
+            raise ValueError(f"{type(self).__name__}: region-based training is not supported (hard pseudo-labels "
+                             f"need mutually exclusive classes)")
+        super().initialize()
+        self.aux_network = nnUNetTrainerPASegAux.build_network_architecture(
+            self.plans_manager, self.configuration_manager, self.num_input_channels,
+            self.label_manager.num_segmentation_heads, self.enable_deep_supervision).to(self.device)
+        self.snapshot_primary = frozen_copy(self.network)
+        self.snapshot_aux = frozen_copy(self.aux_network)
+        # Snapshots only give full-resolution labels; without deep supervision they skip the low-res heads.
+        self.snapshot_primary.decoder.deep_supervision = False
+        self.snapshot_aux.decoder.deep_supervision = False
+        if self._do_i_compile():
+            self.aux_network = torch.compile(self.aux_network)
+            self.snapshot_primary = torch.compile(self.snapshot_primary)
+            self.snapshot_aux = torch.compile(self.snapshot_aux)
+        # nnUNetTrainer.configure_optimizers, for B
+        self.aux_optimizer = torch.optim.SGD(self.aux_network.parameters(), self.initial_lr,
+                                             weight_decay=self.weight_decay, momentum=0.99, nesterov=True)
+        self.aux_lr_scheduler = PolyLRScheduler(self.aux_optimizer, self.initial_lr, self.num_epochs)
+        if self.is_ddp:
+            self.aux_network = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(self.aux_network),
+                                   device_ids=[self.local_rank])
+
+    def initialize_from_stage1(self) -> None:
+        """Load the complete stage-1 networks into A and B and make them the snapshots."""
+        for role, env_var, trainer_name, network in (
+                ("primary", PRIMARY_WEIGHTS_ENV, self.primary_stage1_trainer, self.network),
+                ("auxiliary", AUX_WEIGHTS_ENV, self.aux_stage1_trainer, self.aux_network)):
+            path = stage1_checkpoint(role, env_var, trainer_name, self.plans_manager.dataset_name,
+                                     self.plans_manager.plans_name, self.configuration_name, self.fold)
+            load_full_network(network, path, role)
+            self.print_to_log_file(f"{role} network initialised from stage-1 checkpoint {path}")
+        refresh_snapshot(self.snapshot_primary, self.network)
+        refresh_snapshot(self.snapshot_aux, self.aux_network)
+
+    def on_train_start(self):
+        super().on_train_start()
+        if not self._resumed:
+            self.initialize_from_stage1()
+
+    def on_train_epoch_start(self):
+        super().on_train_epoch_start()
+        self.aux_network.train()
+        self.aux_lr_scheduler.step(self.current_epoch)
+        if is_refresh_epoch(self.current_epoch, self.num_epochs, self.snapshot_fraction):
+            refresh_snapshot(self.snapshot_primary, self.network)
+            refresh_snapshot(self.snapshot_aux, self.aux_network)
+            self.print_to_log_file(f"snapshots refreshed from the current weights at epoch {self.current_epoch}")
+
+    def _autocast(self):
+        # as nnUNetTrainer.train_step: CUDA autocast only (slow on CPU, unsupported on MPS)
+        return autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context()
+
+    def _self_training_targets(self, teacher_logits: torch.Tensor,
+                               target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        full = target[0] if isinstance(target, list) else target
+        pseudo = hard_pseudo_labels(teacher_logits, full if self.keep_labelled_voxels else None,
+                                    self.label_manager.ignore_label)
+        return downsample_like(pseudo, target) if isinstance(target, list) else pseudo
+
+    def _learn(self, network: nn.Module, optimizer: torch.optim.Optimizer, grad_scaler, data: torch.Tensor,
+               targets, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One optimiser step of ``network`` on ``(1 - w_kd) * L_self + w_kd * L_ckd``; returns the detached
+        (total, self, ckd) losses."""
+        optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            output = network(data)
+            loss_self = self.loss(output, targets)
+            full_res = output[0] if isinstance(output, (list, tuple)) else output
+            loss_ckd = cross_distillation_loss(full_res, teacher_logits, self.kd_temperature)
+            loss = (1 - self.w_kd) * loss_self + self.w_kd * loss_ckd
+        if grad_scaler is not None:
+            grad_scaler.scale(loss).backward()
+            grad_scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 12)
+            grad_scaler.step(optimizer)
+            grad_scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), 12)
+            optimizer.step()
+        return loss.detach(), loss_self.detach(), loss_ckd.detach()
+
+    def train_step(self, batch: dict) -> dict:
+        data = batch["data"].to(self.device, non_blocking=True)
+        target = batch["target"]
+        if isinstance(target, list):
+            target = [i.to(self.device, non_blocking=True) for i in target]
+        else:
+            target = target.to(self.device, non_blocking=True)
+
+        with torch.no_grad(), self._autocast():
+            teacher_primary = self.snapshot_primary(data)
+            teacher_aux = self.snapshot_aux(data)
+        agreement = (hard_pseudo_labels(teacher_primary) == hard_pseudo_labels(teacher_aux)).float().mean()
+        # One network after the other: only one autograd graph is alive at a time.
+        total_a, self_a, ckd_a = self._learn(self.network, self.optimizer, self.grad_scaler, data,
+                                             self._self_training_targets(teacher_primary, target), teacher_aux)
+        total_b, self_b, ckd_b = self._learn(self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data,
+                                             self._self_training_targets(teacher_aux, target), teacher_primary)
+        values = {"loss": total_a, "primary_self": self_a, "primary_ckd": ckd_a, "aux_self": self_b,
+                  "aux_ckd": ckd_b, "aux_total": total_b, "snapshot_agreement": agreement}
+        return {key: value.cpu().numpy() for key, value in values.items()}
+
+    def on_train_epoch_end(self, train_outputs: list[dict]):
+        super().on_train_epoch_end(train_outputs)
+        outputs = collate_outputs(train_outputs)
+        keys = self.loss_parts + ("snapshot_agreement",)
+        values = {key: outputs[key] for key in keys}
+        if self.is_ddp:  # each rank saw its own batches; average over all of them as nnU-Net does for train_loss
+            gathered = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, values)
+            values = {key: np.concatenate([np.atleast_1d(g[key]) for g in gathered]) for key in keys}
+        for part in self.loss_parts:
+            self.logger.log(f"train_{part}", float(np.mean(values[part])), self.current_epoch)
+        self.logger.log("snapshot_agreement", float(np.mean(values["snapshot_agreement"])), self.current_epoch)
+        self.print_to_log_file(", ".join(f"train_{key} {np.mean(values[key]):.4f}" for key in keys))
+
+    def save_checkpoint(self, filename: str) -> None:
+        # nnUNetTrainer.save_checkpoint's dict (A where nnU-Net expects the network) plus the scm_* keys.
+        if self.local_rank != 0:
+            return
+        if self.disable_checkpointing:
+            self.print_to_log_file("No checkpoint written, checkpointing is disabled")
+            return
+        checkpoint = {
+            "network_weights": unwrap(self.network).state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
+            "logging": self.logger.get_checkpoint(),
+            "_best_ema": self._best_ema,
+            "current_epoch": self.current_epoch + 1,
+            "init_args": self.my_init_kwargs,
+            "trainer_name": self.__class__.__name__,
+            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
+            "scm_aux_network_weights": unwrap(self.aux_network).state_dict(),
+            "scm_aux_optimizer_state": self.aux_optimizer.state_dict(),
+            "scm_aux_grad_scaler_state":
+                self.aux_grad_scaler.state_dict() if self.aux_grad_scaler is not None else None,
+            "scm_snapshot_primary_weights": unwrap(self.snapshot_primary).state_dict(),
+            "scm_snapshot_aux_weights": unwrap(self.snapshot_aux).state_dict(),
+        }
+        torch.save(checkpoint, filename)
+
+    def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
+        super().load_checkpoint(filename_or_checkpoint)
+        # nnU-Net's load_checkpoint keeps the dict to itself. Not mmap: the optimiser adopts loaded tensors as its
+        # state without copying, and the file is overwritten by the next checkpoint of the same name.
+        checkpoint = filename_or_checkpoint if isinstance(filename_or_checkpoint, dict) else \
+            torch.load(filename_or_checkpoint, map_location=self.device, weights_only=False)
+        missing = [key for key in ("scm_aux_network_weights", "scm_aux_optimizer_state",
+                                   "scm_snapshot_primary_weights", "scm_snapshot_aux_weights") if key not in checkpoint]
+        if missing:
+            raise ValueError(f"{type(self).__name__}: checkpoint {filename_or_checkpoint if isinstance(filename_or_checkpoint, str) else ''}"
+                             f" (trainer {checkpoint.get('trainer_name', '?')}) lacks {missing}: not an SCM checkpoint")
+        unwrap(self.aux_network).load_state_dict(checkpoint["scm_aux_network_weights"])
+        self.aux_optimizer.load_state_dict(checkpoint["scm_aux_optimizer_state"])
+        if self.aux_grad_scaler is not None and checkpoint.get("scm_aux_grad_scaler_state") is not None:
+            self.aux_grad_scaler.load_state_dict(checkpoint["scm_aux_grad_scaler_state"])
+        unwrap(self.snapshot_primary).load_state_dict(checkpoint["scm_snapshot_primary_weights"])
+        unwrap(self.snapshot_aux).load_state_dict(checkpoint["scm_snapshot_aux_weights"])
+        self._resumed = True
+
+
+class nnUNetTrainerSCM_pureSnapshot(nnUNetTrainerSCM):
+    """The reference's self-training targets: the snapshot's hard label everywhere, the clicks' labels dropped."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.keep_labelled_voxels = False
+
+
+class nnUNetTrainerSCM_50epochs(nnUNetTrainerSCM):
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 50
+
+
+class nnUNetTrainerSCM_100epochs(nnUNetTrainerSCM):
+    """The reference's stage-2 length (100 epochs, snapshots refreshed every 20)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 100

@@ -1,0 +1,216 @@
+"""Simulate the 7-click protocol (SPEC section 1) from full masks.
+
+Per object: one foreground click at the deepest interior point (largest spacing-aware distance to the
+object's boundary) or at a random interior point, and six background clicks one margin beyond the
+object's extremes along each axis, at the extreme voxel's other coordinates. Optional jitter (mm) models
+annotator noise. Indices are in numpy (z, y, x) order, spacing likewise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from multiprocessing import Pool
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+from tqdm import tqdm
+
+from point_tools.clicks import ObjectClicks, validate_objects
+
+IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+OUTPUT_SUFFIX = {"volume": ".nii.gz", "mrk": ".mrk.json"}
+
+
+def object_masks(mask: np.ndarray, per: str = "component", min_size_voxels: int = 10,
+                 classes: Sequence[int] | None = None) -> list[tuple[int, tuple[slice, ...], np.ndarray]]:
+    """The objects of a label mask as (class, bounding-box slices, boolean mask inside the box).
+
+    per="component": each 26-connected component of each class is an object; per="class": all voxels of a
+    class form one object. Objects with fewer than ``min_size_voxels`` voxels are skipped.
+    """
+    if per not in ("component", "class"):
+        raise ValueError(f"per must be 'component' or 'class', got {per!r}")
+    labels = sorted(int(c) for c in np.unique(mask) if c > 0) if classes is None else [int(c) for c in classes]
+    objects = []
+    for label in labels:
+        is_class = mask == label
+        if per == "class":
+            components, count = is_class.astype(np.int32), int(is_class.any())
+        else:
+            components, count = ndimage.label(is_class, structure=np.ones((3, 3, 3), bool))
+        for n, box in enumerate(ndimage.find_objects(components, max_label=count), start=1):
+            if box is None:
+                continue
+            inside = components[box] == n
+            if int(inside.sum()) >= min_size_voxels:
+                objects.append((label, box, inside))
+    return objects
+
+
+def deepest_point(inside: np.ndarray, spacing: Sequence[float]) -> tuple[int, int, int]:
+    """Voxel of ``inside`` farthest (in mm) from the object's boundary; the crop's edge counts as outside.
+
+    Ties (flat or tubular objects) go to the deepest voxel nearest the centroid of all deepest voxels.
+    """
+    depth = ndimage.distance_transform_edt(np.pad(inside, 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
+    deepest = np.argwhere(depth == depth.max())
+    centre = deepest.mean(axis=0)
+    best = deepest[np.argmin((((deepest - centre) * spacing) ** 2).sum(axis=1))]
+    return tuple(int(v) for v in best)  # type: ignore[return-value]
+
+
+def random_interior_point(inside: np.ndarray, rng: np.random.Generator) -> tuple[int, int, int]:
+    """A uniformly random voxel of ``inside`` off its boundary (any voxel of a 1-voxel-thin object)."""
+    interior = ndimage.binary_erosion(inside)
+    candidates = np.argwhere(interior if interior.any() else inside)
+    return tuple(int(v) for v in candidates[rng.integers(len(candidates))])  # type: ignore[return-value]
+
+
+def jitter_inside(point: tuple[int, int, int], inside: np.ndarray, spacing: np.ndarray, jitter_mm: float,
+                  rng: np.random.Generator) -> tuple[int, int, int]:
+    """A uniformly random voxel of ``inside`` within ``jitter_mm`` of ``point`` along every axis."""
+    candidates = np.argwhere(inside)
+    near = np.all(np.abs(candidates - np.asarray(point)) * spacing <= jitter_mm, axis=1)
+    candidates = candidates[near]  # never empty: ``point`` itself is inside
+    return tuple(int(v) for v in candidates[rng.integers(len(candidates))])  # type: ignore[return-value]
+
+
+def background_points(inside: np.ndarray, offset: np.ndarray, shape: Sequence[int], spacing: np.ndarray,
+                      margin_vox: np.ndarray, jitter_mm: float, rng: np.random.Generator) -> tuple:
+    """Six clicks: per axis (low, high), one margin beyond the object's extreme voxel, clipped to the image.
+
+    The extreme voxel is the one nearest the centroid of the object's voxels in the extreme slice. Jitter
+    moves a click only outwards along its own axis (inwards would touch or cut the object) and either way
+    along the other two.
+    """
+    coords = np.argwhere(inside) + offset
+    upper = np.asarray(shape) - 1
+    points = []
+    for axis in range(3):
+        for side in (-1, 1):
+            extreme = coords[:, axis].min() if side < 0 else coords[:, axis].max()
+            slab = coords[coords[:, axis] == extreme]
+            anchor = slab[np.argmin(((slab - slab.mean(axis=0)) ** 2).sum(axis=1))].astype(float)
+            anchor[axis] += side * margin_vox[axis]
+            if jitter_mm > 0:
+                shift = rng.uniform(-jitter_mm, jitter_mm, 3)
+                shift[axis] = side * abs(shift[axis])
+                anchor += shift / spacing
+            points.append(tuple(int(v) for v in np.clip(np.rint(anchor), 0, upper)))
+    return tuple(points)
+
+
+def simulate_clicks(mask: np.ndarray, spacing: Sequence[float], *, per: str = "component",
+                    min_size_voxels: int = 10, fg_mode: str = "deepest", seed: int | None = None,
+                    margin_mm: float | None = None, jitter_mm: float = 0.0,
+                    classes: Sequence[int] | None = None) -> list[ObjectClicks]:
+    """7 clicks per object of an integer label mask (Z, Y, X) with voxel spacing (z, y, x) in mm.
+
+    fg_mode: "deepest" (largest distance to the object's boundary, in mm) or "random" (uniform over the
+    object's interior, drawn with ``seed``). margin_mm: distance of the background clicks beyond the
+    object's extremes (default: one voxel along each axis; at least one voxel). jitter_mm: annotator noise;
+    the foreground click stays inside the object, background clicks stay outside it and inside the image.
+    classes: which label values are targets (default: every value > 0). Objects are returned class by
+    class, components in scan order.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise ValueError(f"mask must be 3D (Z, Y, X), got shape {mask.shape}")
+    if fg_mode not in ("deepest", "random"):
+        raise ValueError(f"fg_mode must be 'deepest' or 'random', got {fg_mode!r}")
+    if jitter_mm < 0:
+        raise ValueError(f"jitter_mm must be >= 0, got {jitter_mm}")
+    spacing = np.asarray(spacing, dtype=float)
+    margin_vox = (np.ones(3, int) if margin_mm is None
+                  else np.maximum(1, np.rint(margin_mm / spacing)).astype(int))
+    rng = np.random.default_rng(seed)
+    objects = []
+    for label, box, inside in object_masks(mask, per, min_size_voxels, classes):
+        offset = np.array([s.start for s in box])
+        fg = deepest_point(inside, spacing) if fg_mode == "deepest" else random_interior_point(inside, rng)
+        if jitter_mm > 0:
+            fg = jitter_inside(fg, inside, spacing, jitter_mm, rng)
+        bg = background_points(inside, offset, mask.shape, spacing, margin_vox, jitter_mm, rng)
+        objects.append(ObjectClicks(tuple(int(v) for v in np.asarray(fg) + offset), bg, label))
+    if objects:
+        validate_objects(objects, mask.shape, "simulated clicks")
+    return objects
+
+
+def case_id(path: Path) -> str:
+    """File name without its image ending (``case_001.nii.gz`` -> ``case_001``)."""
+    name = path.name
+    for ending in IMAGE_ENDINGS:
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    raise ValueError(f"{path}: not an image file ({', '.join(IMAGE_ENDINGS)})")
+
+
+def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sitk.Image]:
+    path, options = job
+    try:
+        reference = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ValueError(f"{path}: unreadable mask ({error})") from None
+    mask = sitk.GetArrayFromImage(reference)
+    if mask.ndim != 3 or not np.issubdtype(mask.dtype, np.integer):
+        raise ValueError(f"{path}: expected a 3D integer label mask, got {mask.dtype} of shape {mask.shape}")
+    objects = simulate_clicks(mask, reference.GetSpacing()[::-1], **options)
+    if not objects:
+        raise ValueError(f"{path}: no object of at least {options['min_size_voxels']} voxels")
+    return case_id(path), objects, reference
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from point_tools.io import write_annotation_volume, write_csv, write_slicer_markups
+
+    parser = argparse.ArgumentParser(description="Simulate 7 clicks per object (1 foreground, 6 background) "
+                                                 "from full label masks.")
+    parser.add_argument("-i", "--input", required=True, type=Path, help="mask file or folder of masks")
+    parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    parser.add_argument("--format", choices=("volume", "mrk", "csv"), default="volume",
+                        help="annotation volume CASE.nii.gz (default), 3D Slicer CASE.mrk.json, or one clicks.csv")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the random foreground click and the jitter")
+    parser.add_argument("--fg_mode", choices=("deepest", "random"), default=None,
+                        help="foreground click at the deepest interior point or a random interior one "
+                             "(default: random when --seed is given, else deepest)")
+    parser.add_argument("--margin_mm", type=float, default=None,
+                        help="background clicks this far beyond the object (default: one voxel)")
+    parser.add_argument("--jitter_mm", type=float, default=0.0, help="annotator noise in mm (default 0)")
+    parser.add_argument("--per", choices=("component", "class"), default="component",
+                        help="one object per connected component (default) or per class")
+    parser.add_argument("--min_size", type=int, default=10, help="skip objects smaller than this (voxels)")
+    parser.add_argument("--classes", type=int, nargs="+", default=None, help="label values to annotate (default all)")
+    parser.add_argument("-np", "--num_processes", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    args = parser.parse_args(argv)
+
+    if args.input.is_dir():
+        files = sorted(p for p in args.input.iterdir() if p.name.endswith(IMAGE_ENDINGS))
+    elif args.input.is_file():
+        files = [args.input]
+    else:
+        parser.error(f"{args.input} does not exist")
+    if not files:
+        parser.error(f"no mask files ({', '.join(IMAGE_ENDINGS)}) in {args.input}")
+    options = dict(per=args.per, min_size_voxels=args.min_size, fg_mode=args.fg_mode or ("deepest" if args.seed is None else "random"),
+                   seed=args.seed, margin_mm=args.margin_mm, jitter_mm=args.jitter_mm, classes=args.classes)
+    args.output.mkdir(parents=True, exist_ok=True)
+    jobs = [(path, options) for path in files]
+    rows = {}
+    with Pool(min(args.num_processes, len(jobs))) as pool:
+        for case, objects, reference in tqdm(pool.imap(_simulate_file, jobs), total=len(jobs), desc="simulating"):
+            if args.format == "csv":
+                rows[case] = (objects, reference)
+            elif args.format == "volume":
+                write_annotation_volume(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX['volume']}")
+            else:
+                write_slicer_markups(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX['mrk']}")
+    if args.format == "csv":
+        write_csv(rows, args.output / "clicks.csv")
+
+
+if __name__ == "__main__":
+    main()

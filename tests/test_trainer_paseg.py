@@ -1,0 +1,224 @@
+"""nnUNetTrainerPASeg: ramp-up, loss composition and logging on a real network and batch, and the CPU pipeline
+clicks -> paseg_convert -> plan/preprocess -> train (+ --c) -> export/install -> predict -> evaluate."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from nnunetv2_paseg.trainers.paseg import mean_over_ranks, nnUNetTrainerPASeg, sigmoid_rampup
+from point_tools.io import write_annotation_volume
+from point_tools.simulate import simulate_clicks
+from tests.conftest import REPO_ROOT, run_cli
+from tests.synthetic import ellipsoid_case
+
+DATASET_ID = 987
+DATASET = f"Dataset{DATASET_ID}_PASegE2E"
+TEST_TRAINER = "nnUNetTrainerPASeg_test"
+
+
+def test_sigmoid_rampup_values():
+    assert sigmoid_rampup(0, 30) == pytest.approx(math.exp(-5))
+    assert sigmoid_rampup(15, 30) == pytest.approx(math.exp(-1.25))
+    assert sigmoid_rampup(30, 30) == 1.0
+    assert sigmoid_rampup(299, 30) == 1.0
+    assert sigmoid_rampup(-3, 30) == pytest.approx(math.exp(-5))
+    assert sigmoid_rampup(0, 0) == 1.0
+    values = [sigmoid_rampup(e, 30) for e in range(31)]
+    assert all(a < b for a, b in zip(values, values[1:]))
+
+
+def _mean_over_ranks_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                                         world_size=world_size)
+    try:
+        # Two training steps per rank, as collate_outputs stacks them; values differ between ranks.
+        means = mean_over_ranks({"crf": np.array([[1.0 + rank], [3.0 + rank]]), "vm": np.array([[10.0 * rank]] * 2)})
+        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(means))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_logged_components_are_averaged_over_ddp_ranks(tmp_path: Path):
+    torch.multiprocessing.spawn(_mean_over_ranks_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    for rank in range(2):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == {"crf": 2.5, "vm": 5.0}
+    assert mean_over_ranks({"crf": np.array([[1.0], [3.0]])}) == {"crf": 2.0}  # no process group: local mean
+
+
+def _write_cases(root: Path, seeds: range, folder: str, with_clicks: bool) -> None:
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        centre = tuple(float(c) for c in np.array([15.5, 19.5, 17.5]) + rng.uniform(-3, 3, 3))
+        image, mask = ellipsoid_case(centre=centre, radii=(6, 8, 7), seed=seed, spacing=(0.9, 0.8, 1.1))
+        case = f"case{seed:02d}"
+        for sub in ("images", "labels", "clicks"):
+            (root / folder / sub).mkdir(parents=True, exist_ok=True)
+        sitk.WriteImage(image, str(root / folder / "images" / f"{case}_0000.nii.gz"))
+        sitk.WriteImage(mask, str(root / folder / "labels" / f"{case}.nii.gz"))
+        if with_clicks:
+            objects = simulate_clicks(sitk.GetArrayFromImage(mask), image.GetSpacing()[::-1], seed=seed)
+            write_annotation_volume(objects, image, root / folder / "clicks" / f"{case}.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def preprocessed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A converted, planned and preprocessed 7-click dataset (5 training, 2 test cases) with a 3d_small config."""
+    root = tmp_path_factory.mktemp("paseg_pipeline")
+    dirs = {"nnUNet_raw": root / "raw", "nnUNet_preprocessed": root / "preprocessed"}
+    for path in dirs.values():
+        path.mkdir()
+    env = {**{k: str(v) for k, v in dirs.items()}, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1",
+           "nnUNet_def_n_proc": "1"}
+    _write_cases(root / "inputs", range(5), "train", with_clicks=True)
+    _write_cases(root / "inputs", range(5, 7), "test", with_clicks=False)
+    inputs = root / "inputs"
+    run_cli("paseg_convert", "-i", inputs / "train" / "images", "-a", inputs / "train" / "clicks",
+            "--gt", inputs / "train" / "labels", "--images_ts", inputs / "test" / "images",
+            "--labels_ts", inputs / "test" / "labels", "-d", DATASET_ID, "-n", "PASegE2E", "--device", "cpu",
+            env=env)
+    run_cli("nnUNetv2_plan_and_preprocess", "-d", DATASET_ID, "-c", "3d_fullres", "-np", "1",
+            "--verify_dataset_integrity", env=env)
+    run_cli("paseg_add_small_plans", "-d", DATASET_ID, "-n", "3d_small", "--max_features", "16", env=env)
+    return dirs
+
+
+@pytest.fixture
+def pipeline_env(nnunet_env: dict[str, Path], preprocessed: dict[str, Path],
+                 monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """``nnunet_env`` (fresh nnUNet_results) on the shared preprocessed dataset."""
+    for key, path in preprocessed.items():
+        monkeypatch.setenv(key, str(path))
+    monkeypatch.setenv("nnUNet_def_n_proc", "1")
+    return {**nnunet_env, **preprocessed}
+
+
+def _started_trainer(name: str) -> nnUNetTrainerPASeg:
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    torch.manual_seed(0)
+    trainer = get_trainer_from_args(str(DATASET_ID), "3d_small", 0, name, device=torch.device("cpu"))
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    return trainer
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
+    trainer = _started_trainer("nnUNetTrainerPASeg")
+    batch = next(trainer.dataloader_train)
+    data, target = batch["data"], batch["target"]
+    assert isinstance(target, list) and (target[0] == 2).any(), "the batch should contain ignore voxels"
+    output = trainer.network(data)
+    probs = torch.softmax(output[0].float(), 1)
+    crf_full = trainer.crf_loss(probs, data).item()
+
+    totals = {}
+    for epoch in (0, 50, trainer.num_epochs - 1):
+        trainer.current_epoch = epoch
+        total, parts = trainer.compute_loss(output, target, data)
+        assert parts["partial"].item() == pytest.approx(trainer.loss(output, target).item(), rel=1e-6)
+        ramp = trainer.ramp_weight(epoch)
+        expected = parts["partial"] + ramp * (1.0 * parts["crf"] + 0.1 * parts["vm"])
+        assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+        assert parts["vm"].item() == pytest.approx(trainer.vm_loss(probs, data).item(), rel=1e-5)
+        totals[epoch] = total.item()
+    assert trainer.ramp_weight(50) == pytest.approx(math.exp(-5 * 0.25))  # ramp_epochs = 10% of 1000
+    assert totals[0] < totals[50] < totals[trainer.num_epochs - 1]
+    # The CRF sees the patch at half size along the two in-plane axes, not the full-size patch.
+    assert parts["crf"].item() != pytest.approx(crf_full, rel=1e-3)
+    trainer.crf_downsample = None
+    assert trainer.compute_loss(output, target, data)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
+
+    # The regularisers reach the network: the full-resolution head's gradient differs from the partial loss's.
+    head = trainer.network.decoder.seg_layers[-1].weight
+    grad_total, = torch.autograd.grad(total, head, retain_graph=True)
+    grad_partial, = torch.autograd.grad(trainer.loss(output, target), head)
+    assert not torch.allclose(grad_total, grad_partial)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_pce_variant_is_nnunet_loss_only():
+    trainer = _started_trainer("nnUNetTrainerPASeg_pCE")
+    batch = next(trainer.dataloader_train)
+    output = trainer.network(batch["data"])
+    total, parts = trainer.compute_loss(output, batch["target"], batch["data"])
+    assert total.item() == trainer.loss(output, batch["target"]).item()
+    assert math.isnan(parts["crf"].item()) and math.isnan(parts["vm"].item())
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_train_steps_log_each_component_and_the_ramp():
+    trainer = _started_trainer("nnUNetTrainerPASeg")
+    outputs = [trainer.train_step(next(trainer.dataloader_train)) for _ in range(2)]
+    assert set(outputs[0]) == {"loss", "partial", "crf", "vm"}
+    for out in outputs:
+        recomposed = out["partial"] + trainer.ramp_weight(0) * (out["crf"] + 0.1 * out["vm"])
+        assert out["loss"] == pytest.approx(recomposed, rel=1e-5)
+    trainer.on_train_epoch_end(outputs)
+    for part in ("partial", "crf", "vm"):
+        assert trainer.logger.get_value(f"train_{part}", step=0) == pytest.approx(
+            np.mean([o[part] for o in outputs]), rel=1e-6)
+    assert trainer.logger.get_value("ramp", step=0) == pytest.approx(math.exp(-5))
+    log_text = Path(trainer.log_file).read_text()
+    assert "train_partial" in log_text and "train_crf" in log_text and "ramp weight" in log_text
+
+
+def _run_training(*extra: str, epochs: int) -> None:
+    run_cli("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", TEST_TRAINER, "-device", "cpu", *extra,
+            env={"PASEG_TEST_NUM_EPOCHS": str(epochs)})
+
+
+def test_end_to_end_train_continue_export_predict_evaluate(pipeline_env: dict[str, Path], tmp_path: Path):
+    raw = pipeline_env["nnUNet_raw"] / DATASET
+    quality = json.loads((raw / "pseudo_label_quality.json").read_text())
+    assert quality, "paseg_convert should report the pseudo-label quality against the full masks"
+    model_dir = pipeline_env["nnUNet_results"] / DATASET / f"{TEST_TRAINER}__nnUNetPlans__3d_small"
+    fold_dir = model_dir / "fold_0"
+
+    _run_training(epochs=2)
+    first_log = sorted(fold_dir.glob("training_log_*.txt"))
+    assert len(first_log) == 1
+    assert first_log[0].read_text().count("train_crf") == 2
+    assert (fold_dir / "progress.png").is_file()
+
+    # --c from the final checkpoint of a 2-epoch run, now asked for 3 epochs: only epoch 2 runs, with the ramp
+    # weight of epoch 2 (ramp_fraction = 1: the ramp spans all 3 epochs), and the logged curves go on.
+    _run_training("--c", epochs=3)
+    continued_log = sorted(set(fold_dir.glob("training_log_*.txt")) - set(first_log))
+    assert len(continued_log) == 1  # log files are named by the start time in seconds; the first run took longer
+    text = continued_log[0].read_text()
+    assert "Epoch 2" in text and "Epoch 0" not in text and "Epoch 1" not in text
+    checkpoint = torch.load(fold_dir / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert checkpoint["current_epoch"] == 3
+    logged = checkpoint["logging"]
+    assert logged["ramp"] == pytest.approx([sigmoid_rampup(0, 2), sigmoid_rampup(1, 2), sigmoid_rampup(2, 3)])
+    for key in ("train_partial", "train_crf", "train_vm", "train_losses", "val_losses"):
+        assert len(logged[key]) == 3 and all(np.isfinite(logged[key])), key
+
+    run_cli("nnUNetv2_find_best_configuration", DATASET_ID, "-c", "3d_small", "-tr", TEST_TRAINER, "-f", "0",
+            "-np", "1")
+    assert (model_dir / "crossval_results_folds_0" / "summary.json").is_file()
+
+    zip_file = tmp_path / "model.zip"
+    run_cli("nnUNetv2_export_model_to_zip", "-d", DATASET_ID, "-o", zip_file, "-c", "3d_small", "-tr", TEST_TRAINER,
+            "-f", "0")
+    installed = tmp_path / "installed_results"
+    installed.mkdir()
+    run_cli("nnUNetv2_install_pretrained_model_from_zip", zip_file, env={"nnUNet_results": str(installed)})
+
+    predictions = tmp_path / "predictions"
+    run_cli("nnUNetv2_predict", "-i", raw / "imagesTs", "-o", predictions, "-d", DATASET_ID, "-c", "3d_small",
+            "-f", "0", "-tr", TEST_TRAINER, "--disable_tta", "-device", "cpu", "-npp", "1", "-nps", "1",
+            env={"nnUNet_results": str(installed)})
+    run_cli("nnUNetv2_evaluate_folder", raw / "labelsTs", predictions, "-djfile", predictions / "dataset.json",
+            "-pfile", predictions / "plans.json", "-np", "1")
+    summary = json.loads((predictions / "summary.json").read_text())
+    assert sorted(Path(c["prediction_file"]).name for c in summary["metric_per_case"]) == \
+        ["case05.nii.gz", "case06.nii.gz"]
+    assert 0.0 <= summary["foreground_mean"]["Dice"] <= 1.0

@@ -1,0 +1,28 @@
+"""Test-only short trainers, found by nnU-Net through nnUNet_extTrainer (set by the ``nnunet_env`` fixture)."""
+import os
+
+import torch
+
+from nnunetv2_paseg import nnUNetTrainerPASeg
+
+
+class nnUNetTrainerPASeg_test(nnUNetTrainerPASeg):
+    """A few CPU iterations, no mirroring; the ramp-up spans the whole run so that every epoch has its own weight.
+
+    ``PASEG_TEST_NUM_EPOCHS`` (default 2) sets the number of epochs, so that a finished run can be continued
+    (``--c``) for more epochs under the same output folder.
+    """
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = int(os.environ.get("PASEG_TEST_NUM_EPOCHS", "2"))
+        self.num_iterations_per_epoch = 3
+        self.num_val_iterations_per_epoch = 1
+        self.ramp_fraction = 1.0
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, _ = \
+            super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        self.inference_allowed_mirroring_axes = None
+        return rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, None
