@@ -3,8 +3,11 @@
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
 ``build_dataset`` does the rest, the same way for all of them:
 
-1. checks every input before any expensive work (all problems at once, each naming its case and file);
-2. computes the pseudo-labels in worker processes (``num_processes``) with a progress bar;
+1. checks the case list as a whole (names, endings, channels) before any work;
+2. in worker processes (``num_processes``, with a progress bar) reads each case once, checks it (images, clicks,
+   full label) and, if it is sound, computes its pseudo-label; the problems of all cases are reported together,
+   each naming its case and file, and then nothing is written (reading each image once, not once to check and
+   again to convert, is most of the cost of a conversion);
 3. builds the dataset in a hidden temporary sibling of the final folder and publishes it with one rename, so
    nothing half-written is ever visible under ``$nnUNet_raw``:
 
@@ -26,6 +29,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import sys
 import uuid
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -204,20 +208,20 @@ def _read_objects(case: Case, reference: sitk.Image, settings: LabelSettings) ->
     return objects
 
 
-def check_case(case: Case, settings: LabelSettings) -> str | None:
-    """The first problem of ``case`` (its images, clicks and full label), or None if it can be converted."""
-    try:
-        images, _ = _load_case_images(case)
-        for path in case.images:
-            if _nifti_nonfinite(path):
-                raise ClickError(f"{path}: NaN or infinite intensities")
-        if case.clicks is not None:
-            _read_objects(case, images[0], settings)
-        if case.truth is not None:
-            _load_truth(case, images[0], settings)
-    except ClickError as e:
-        return f"case {case.name}: {e}"
-    return None
+def _checked_images(case: Case) -> tuple[list[sitk.Image], np.ndarray]:
+    """``_load_case_images`` plus the NaN check that SimpleITK cannot do for NIfTI."""
+    images, array = _load_case_images(case)
+    for path in case.images:
+        if _nifti_nonfinite(path):
+            raise ClickError(f"{path}: NaN or infinite intensities")
+    return images, array
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a case cannot be converted (``case NAME: file: what``)."""
+
+    message: str
 
 
 def _check_layout(train: Sequence[Case], test: Sequence[Case], classes: Sequence[str],
@@ -283,26 +287,32 @@ def _copy_images(case: Case, folder: Path, ending: str) -> None:
 
 
 def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> dict | None:
-    """Copy the images, write the pseudo-label; returns the quality against the full label, if there is one."""
-    images, array = _load_case_images(case)
+    """Check the case, copy the images, write the pseudo-label; returns the quality against the full label, if any.
+
+    Every input is checked (ClickError) before anything is computed or written.
+    """
+    images, array = _checked_images(case)
     objects = _read_objects(case, images[0], settings)
+    truth = None if case.truth is None else _load_truth(case, images[0], settings)
     pseudo = geodesic_pseudo_label(array, images[0].GetSpacing()[::-1], objects, num_classes=settings.num_classes,
                                    lamb=settings.lamb, threshold=settings.threshold, device=settings.device,
                                    source=f"case {case.name}")
     _write_label(pseudo, images[0], out / "labelsTr" / f"{case.name}{ending}")
     _copy_images(case, out / "imagesTr", ending)
-    if case.truth is None:
+    if truth is None:
         return None
-    quality = pseudo_label_quality(pseudo, _load_truth(case, images[0], settings), settings.num_classes + 1)
+    quality = pseudo_label_quality(pseudo, truth, settings.num_classes + 1)
     return {"case": case.name, "objects": len(objects), **quality}
 
 
 def copy_test_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> None:
-    """Copy the images to imagesTs and the full label, as classes 0..K in the dataset's ending, to labelsTs."""
+    """Check the case, copy the images to imagesTs and the full label, as classes 0..K in the dataset's ending, to
+    labelsTs."""
+    images, _ = _checked_images(case)
+    truth = None if case.truth is None else _load_truth(case, images[0], settings)
     _copy_images(case, out / "imagesTs", ending)
-    if case.truth is not None:
-        reference = _read_3d(case.images[0])
-        _write_label(_load_truth(case, reference, settings), reference, out / "labelsTs" / f"{case.name}{ending}")
+    if truth is not None:
+        _write_label(truth, images[0], out / "labelsTs" / f"{case.name}{ending}")
 
 
 def _limit_threads(threads: int) -> None:
@@ -312,15 +322,20 @@ def _limit_threads(threads: int) -> None:
 
 
 @contextlib.contextmanager
-def _workers(num_processes: int, num_items: int) -> Iterator[ProcessPoolExecutor | None]:
-    """Spawned worker processes for the whole build (starting them costs seconds), or None to work in-process."""
+def _workers(num_processes: int, num_items: int, device: str | None) -> Iterator[ProcessPoolExecutor | None]:
+    """Worker processes for the whole build, or None to work in-process.
+
+    For ``device="cpu"`` on Linux they are forked: this process has imported torch but run nothing on it yet, and
+    a spawned worker would spend seconds importing torch and nnU-Net again (as long as converting ten cases).
+    Otherwise they are spawned, as nnU-Net does, because a process that may have touched CUDA cannot be forked.
+    """
     if num_processes <= 1 or num_items <= 1:
         yield None
         return
     processes = min(num_processes, num_items)
     threads = max(1, (os.cpu_count() or 1) // processes)
-    # spawn, as nnU-Net does: CUDA and torch's thread pools do not survive fork.
-    with ProcessPoolExecutor(processes, multiprocessing.get_context("spawn"), _limit_threads, (threads,)) as pool:
+    method = "fork" if device == "cpu" and sys.platform == "linux" else "spawn"
+    with ProcessPoolExecutor(processes, multiprocessing.get_context(method), _limit_threads, (threads,)) as pool:
         yield pool
 
 
@@ -346,9 +361,12 @@ def _in_workers(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None,
 
 
 def _named(fn: Callable, case: Case, **kwargs) -> object:
-    """``fn(case, **kwargs)`` with the case named in any error (worker tracebacks do not say which case)."""
+    """``fn(case, **kwargs)``; a ClickError becomes the case's Problem, any other error names the case (worker
+    tracebacks do not say which case)."""
     try:
         return fn(case, **kwargs)
+    except ClickError as e:
+        return Problem(f"case {case.name}: {e}")
     except Exception as e:
         raise RuntimeError(f"case {case.name}: {type(e).__name__}: {e}") from e
 
@@ -380,14 +398,20 @@ def _publish(tmp: Path, final: Path, replace: Iterable[Path]) -> None:
 
 def _convert_into(out: Path, train: Sequence[Case], test: Sequence[Case], ending: str, settings: LabelSettings,
                   pool: ProcessPoolExecutor | None) -> list[dict]:
-    """Fill the dataset folder ``out``; returns the quality rows of the training cases that have full labels."""
+    """Fill the dataset folder ``out``; returns the quality rows of the training cases that have full labels.
+
+    DatasetInputError lists the problems of every case that has one (the caller removes ``out``).
+    """
     subfolders = ["imagesTr", "labelsTr"] + ["imagesTs"] * bool(test) + ["labelsTs"] * any(c.truth for c in test)
     for sub in subfolders:
         (out / sub).mkdir()
     rows = _in_workers(functools.partial(_named, convert_training_case, out=out, ending=ending, settings=settings),
                        train, pool, "pseudo-labels")
-    _in_workers(functools.partial(_named, copy_test_case, out=out, ending=ending, settings=settings), test, pool,
-                "test cases")
+    rows += _in_workers(functools.partial(_named, copy_test_case, out=out, ending=ending, settings=settings), test,
+                        pool, "test cases")
+    problems = [r.message for r in rows if isinstance(r, Problem)]
+    if problems:
+        raise DatasetInputError(problem_list(problems))
     return [r for r in rows if r is not None]
 
 
@@ -430,14 +454,8 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
     tmp = None
     try:
         # The pool closes (its workers finish) before any clean-up below, so nothing writes into a removed folder.
-        with _workers(num_processes, len(train) + len(test)) as pool:
-            problems = _in_workers(functools.partial(check_case, settings=settings), [*train, *test], pool,
-                                   "checking inputs")
-            problems = [p for p in problems if p]
-            if problems:
-                raise DatasetInputError(problem_list(problems))
-            checked = time.perf_counter()
-            print(f"Checked {len(train)} training and {len(test)} test case(s) in {checked - started:.1f} s")
+        with _workers(num_processes, len(train) + len(test), settings.device) as pool:
+            begun = time.perf_counter()
             tmp = _hidden_sibling(final, "partial")
             rows = _convert_into(tmp, train, test, ending, settings, pool)
         labelled = time.perf_counter()
@@ -453,8 +471,8 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"Pseudo-labels of {len(train)} case(s) in {labelled - checked:.1f} s "
-          f"({(labelled - checked) / max(1, len(train)):.2f} s/case, {num_processes} worker(s))")
+    print(f"Checked and labelled {len(train)} case(s) in {labelled - begun:.1f} s "
+          f"({(labelled - begun) / max(1, len(train)):.2f} s/case, {num_processes} worker(s))")
     print(f"Wrote {final}: {len(train)} training case(s), {len(test)} test case(s), {num_channels} channel(s) "
           f"{names}, labels {labels}, in {time.perf_counter() - started:.1f} s")
     if rows:

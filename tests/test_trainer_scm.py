@@ -309,8 +309,7 @@ def newest_log(folder: Path) -> str:
     return max(folder.glob("training_log_*.txt"), key=os.path.getmtime).read_text()
 
 
-def test_two_stage_pipeline_with_interrupted_scm(nnunet_env, monkeypatch):
-    monkeypatch.setenv("nnUNet_def_n_proc", "1")
+def test_two_stage_pipeline_with_interrupted_scm(nnunet_env):
     images_ts, labels_ts = write_raw_dataset(nnunet_env["nnUNet_raw"])
     # the planner calls torch.set_num_threads(nnUNet_n_proc_DA), which must not be the fixture's 0 there
     run_cli("nnUNetv2_plan_and_preprocess", "-d", DATASET_ID, "-c", "3d_fullres", "-np", "1",
