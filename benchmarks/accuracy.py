@@ -260,7 +260,7 @@ def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
             stds = [summary[k]["classes"][c][metric]["std"] for k in keys]
             ax.bar(np.arange(len(keys)) + (i - (len(classes) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
                    label=c)
-        ax.set_xticks(np.arange(len(keys)), [labels[k].replace(" (", "\n(") for k in keys], fontsize=7)
+        ax.set_xticks(np.arange(len(keys)), [labels[k].replace(" (", "\n(") for k in keys], fontsize=7, rotation=20, ha="right")
         ax.set_ylabel(metric + (" (mm)" if metric == "HD95" else ""))
         if metric == "Dice":
             ax.set_ylim(0, 1)
