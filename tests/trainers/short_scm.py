@@ -7,63 +7,52 @@ import torch
 from nnunetv2_paseg import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
 
 
-def _short(trainer, num_epochs: int) -> None:
-    trainer.num_epochs = num_epochs
-    trainer.num_iterations_per_epoch = 1
-    trainer.num_val_iterations_per_epoch = 1
+class _Short:
+    """Mixin: ``short_epochs`` epochs of 1 iteration (1 validation iteration), no mirroring."""
 
+    short_epochs = 1
 
-def _no_mirroring(configure):
-    def wrapped(self):
-        rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, _ = configure(self)
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = self.short_epochs
+        self.num_iterations_per_epoch = 1
+        self.num_val_iterations_per_epoch = 1
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, _ = \
+            super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         self.inference_allowed_mirroring_axes = None
         return rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, None
-    return wrapped
 
 
-class nnUNetTrainerPASeg_scmtest(nnUNetTrainerPASeg):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        _short(self, 1)
-
-    configure_rotation_dummyDA_mirroring_and_inital_patch_size = _no_mirroring(
-        nnUNetTrainerPASeg.configure_rotation_dummyDA_mirroring_and_inital_patch_size)
-
+class _Stage1(_Short):
     def perform_actual_validation(self, save_probabilities: bool = False):
         pass  # only the checkpoint matters here; SCM's own run validates
 
 
-class nnUNetTrainerPASegAux_scmtest(nnUNetTrainerPASegAux):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        _short(self, 1)
-
-    configure_rotation_dummyDA_mirroring_and_inital_patch_size = _no_mirroring(
-        nnUNetTrainerPASegAux.configure_rotation_dummyDA_mirroring_and_inital_patch_size)
-
-    def perform_actual_validation(self, save_probabilities: bool = False):
-        pass  # only the checkpoint matters here; SCM's own run validates
+class nnUNetTrainerPASeg_scmtest(_Stage1, nnUNetTrainerPASeg):
+    pass
 
 
-class nnUNetTrainerSCM_scmtest(nnUNetTrainerSCM):
+class nnUNetTrainerPASegAux_scmtest(_Stage1, nnUNetTrainerPASegAux):
+    pass
+
+
+class nnUNetTrainerSCM_scmtest(_Short, nnUNetTrainerSCM):
     """4 epochs, snapshots refreshed at epoch 2, a checkpoint after every epoch, initialised from the two short
     stage-1 trainers above. ``PASEG_TEST_STOP_AFTER_EPOCH=k`` makes the run exit (code 3) right after epoch k's
     checkpoint, as an interrupted training would."""
 
+    short_epochs = 4
     primary_stage1_trainer = "nnUNetTrainerPASeg_scmtest"
     aux_stage1_trainer = "nnUNetTrainerPASegAux_scmtest"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        _short(self, 4)
         self.snapshot_fraction = 0.5
         self.save_every = 1
-
-    configure_rotation_dummyDA_mirroring_and_inital_patch_size = _no_mirroring(
-        nnUNetTrainerSCM.configure_rotation_dummyDA_mirroring_and_inital_patch_size)
 
     def on_epoch_end(self):
         super().on_epoch_end()
