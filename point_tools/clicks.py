@@ -6,7 +6,7 @@ i.e. (z, y, x) for SimpleITK images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -86,3 +86,26 @@ def resolve_class(obj: int, from_file: int | None, object_classes: dict[int, int
     if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 1:
         raise ClickError(f"{source}: object {obj} has class {label!r}; classes are integers >= 1")
     return int(label)
+
+
+def assemble_objects(foreground: Mapping[int, Sequence[Index]], background: Mapping[int, Sequence[Index]],
+                     file_classes: Mapping[int, int | None], object_classes: dict[int, int] | None,
+                     shape: Sequence[int], source: str, unit: str) -> list[ObjectClicks]:
+    """Validated objects, ordered by object number, from the clicks a reader grouped per object.
+
+    ``file_classes`` holds the class each object has in the file (None: not stated); ``unit`` is what one click is
+    called in the file's own terms (e.g. "rows" of a CSV), so that errors read like the file.
+    """
+    objects = []
+    numbers = sorted(foreground.keys() | background.keys())
+    for obj in numbers:
+        where = f"{source}: object {obj}"
+        found = len(foreground.get(obj, ()))
+        if found != 1:
+            raise ClickError(f"{where}: {found} foreground {unit}; exactly one is needed")
+        if not background.get(obj):
+            raise ClickError(f"{where}: no background {unit}")
+        label = resolve_class(obj, file_classes.get(obj), object_classes, source)
+        objects.append(ObjectClicks(foreground[obj][0], tuple(background[obj]), label))
+    validate_objects(objects, shape, source, numbers)
+    return objects

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 import SimpleITK as sitk
 
-from point_tools.clicks import ClickError, ObjectClicks, resolve_class, validate_objects
+from point_tools.clicks import ClickError, ObjectClicks, assemble_objects, validate_objects
 from point_tools.geometry import array_shape, index_to_world, inside, world_to_index
 
 REQUIRED_COLUMNS = ("case", "x", "y", "z", "kind", "object")
@@ -123,19 +123,12 @@ def read_csv_clicks(path: str | Path, reference: sitk.Image, case: str | None = 
         (fg if r.kind == "fg" else bg)[r.object].append(idx)
         if r.label is not None:
             classes[r.object].add(r.label)
-    objects = []
-    for obj in sorted(fg.keys() | bg.keys()):
-        where = f"{source}: object {obj}"
-        if len(fg[obj]) != 1:
-            raise ClickError(f"{where}: {len(fg[obj])} foreground rows; exactly one is needed")
-        if not bg[obj]:
-            raise ClickError(f"{where}: no background rows")
-        if len(classes[obj]) > 1:
-            raise ClickError(f"{where}: conflicting classes {sorted(classes[obj])}")
-        label = resolve_class(obj, next(iter(classes[obj]), None), object_classes, source)
-        objects.append(ObjectClicks(fg[obj][0], tuple(bg[obj]), label))
-    validate_objects(objects, shape, source, sorted(fg.keys() | bg.keys()))
-    return objects
+    file_classes = {}
+    for obj, stated in classes.items():
+        if len(stated) > 1:
+            raise ClickError(f"{source}: object {obj}: conflicting classes {sorted(stated)}")
+        file_classes[obj] = next(iter(stated), None)
+    return assemble_objects(fg, bg, file_classes, object_classes, shape, source, "rows")
 
 
 def write_csv(rows: Mapping[str, tuple[Sequence[ObjectClicks], sitk.Image]], path: str | Path) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import SimpleITK as sitk
 
-from point_tools.clicks import ClickError, ObjectClicks, resolve_class, validate_objects
+from point_tools.clicks import ClickError, ObjectClicks, assemble_objects, validate_objects
 from point_tools.geometry import array_shape, index_to_world, inside, world_to_index
 
 SCHEMA = ("https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/"
@@ -123,18 +123,11 @@ def read_slicer_markups(path: str | Path, reference: sitk.Image,
             (fg if kind == "fg" else bg)[obj].append(idx)
             if cls is not None:
                 classes[obj].append(cls)
-    objects = []
-    for obj in sorted(fg.keys() | bg.keys()):
-        where = f"{source}: object {obj}"
-        if len(fg[obj]) != 1:
-            raise ClickError(f"{where}: {len(fg[obj])} foreground clicks; exactly one is needed")
-        if not bg[obj]:
-            raise ClickError(f"{where}: no background clicks")
-        cls = _one([str(c) for c in classes[obj]], "class", where)
-        label = resolve_class(obj, None if cls is None else int(cls), object_classes, source)
-        objects.append(ObjectClicks(fg[obj][0], tuple(bg[obj]), label))
-    validate_objects(objects, shape, source, sorted(fg.keys() | bg.keys()))
-    return objects
+    file_classes = {}
+    for obj, stated in classes.items():
+        cls = _one([str(c) for c in stated], "class", f"{source}: object {obj}")
+        file_classes[obj] = None if cls is None else int(cls)
+    return assemble_objects(fg, bg, file_classes, object_classes, shape, source, "clicks")
 
 
 def _control_point(n: int, label: str, xyz: Sequence[float]) -> dict[str, Any]:

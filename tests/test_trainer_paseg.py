@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from nnunetv2_paseg.trainers.paseg import mean_over_ranks, nnUNetTrainerPASeg, sigmoid_rampup
+from nnunetv2_paseg.trainers.paseg import mean_over_ranks, nnUNetTrainerPASeg, ramp_start_epoch, sigmoid_rampup
 from point_tools.io import write_annotation_volume
 from point_tools.simulate import simulate_clicks
 from tests.conftest import REPO_ROOT, run_cli
@@ -20,6 +20,15 @@ from tests.synthetic import ellipsoid_case
 DATASET_ID = 987
 DATASET = f"Dataset{DATASET_ID}_PASegE2E"
 TEST_TRAINER = "nnUNetTrainerPASeg_test"
+
+
+def test_ramp_starts_the_epoch_after_the_pseudo_dice_first_reaches_the_threshold():
+    assert ramp_start_epoch([], 0.5) is None
+    assert ramp_start_epoch([0.0, 0.2, float("nan"), 0.49], 0.5) is None
+    assert ramp_start_epoch([0.0, 0.2, 0.5], 0.5) == 3
+    assert ramp_start_epoch([0.0, 0.7, 0.1, 0.2], 0.5) == 2  # a later dip does not stop it
+    assert ramp_start_epoch([0.0, 0.0], 0.0) == 1
+    assert ramp_start_epoch([], None) == 0 and ramp_start_epoch([0.9], None) == 0
 
 
 def test_sigmoid_rampup_values():
@@ -118,8 +127,18 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     probs = torch.softmax(output[0].float(), 1)
     crf_full = trainer.crf_loss(probs, data).item()
 
+    # No pseudo-Dice logged yet: the regularisers are off, whatever the epoch.
+    trainer.current_epoch = 50
+    total, parts = trainer.compute_loss(output, target, data)
+    assert trainer.ramp_weight(50) == 0.0 and total.item() == pytest.approx(parts["partial"].item(), rel=1e-6)
+    # Once an epoch's pseudo-Dice reached 0.5 (epoch 7 here), the ramp runs from the next epoch on.
+    for epoch, dice in enumerate([0.0] * 7 + [0.6] + [0.3] * (trainer.num_epochs - 8)):
+        trainer.logger.log("mean_fg_dice", dice, epoch)
+    assert [trainer.ramp_weight(e) for e in (0, 7, 8, 58)] == pytest.approx(
+        [0.0, 0.0, math.exp(-5), math.exp(-5 * 0.25)])  # ramp_epochs = 10% of 1000
+
     totals = {}
-    for epoch in (0, 50, trainer.num_epochs - 1):
+    for epoch in (8, 58, trainer.num_epochs - 1):
         trainer.current_epoch = epoch
         total, parts = trainer.compute_loss(output, target, data)
         assert parts["partial"].item() == pytest.approx(trainer.loss(output, target).item(), rel=1e-6)
@@ -128,8 +147,7 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
         assert total.item() == pytest.approx(expected.item(), rel=1e-5)
         assert parts["vm"].item() == pytest.approx(trainer.vm_loss(probs, data).item(), rel=1e-5)
         totals[epoch] = total.item()
-    assert trainer.ramp_weight(50) == pytest.approx(math.exp(-5 * 0.25))  # ramp_epochs = 10% of 1000
-    assert totals[0] < totals[50] < totals[trainer.num_epochs - 1]
+    assert totals[8] < totals[58] < totals[trainer.num_epochs - 1]
     # The CRF sees the patch at half size along the two in-plane axes, not the full-size patch.
     assert parts["crf"].item() != pytest.approx(crf_full, rel=1e-3)
     trainer.crf_downsample = None
@@ -164,9 +182,17 @@ def test_train_steps_log_each_component_and_the_ramp():
     for part in ("partial", "crf", "vm"):
         assert trainer.logger.get_value(f"train_{part}", step=0) == pytest.approx(
             np.mean([o[part] for o in outputs]), rel=1e-6)
-    assert trainer.logger.get_value("ramp", step=0) == pytest.approx(math.exp(-5))
+    assert trainer.logger.get_value("ramp", step=0) == 0.0  # no pseudo-Dice yet
     log_text = Path(trainer.log_file).read_text()
     assert "train_partial" in log_text and "train_crf" in log_text and "ramp weight" in log_text
+    assert "off until the pseudo Dice reaches 0.5" in log_text
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_ramp_from_start_variant_is_the_reference_schedule():
+    trainer = _started_trainer("nnUNetTrainerPASeg_rampFromStart")
+    assert trainer.ramp_weight(0) == pytest.approx(math.exp(-5))
+    assert trainer.ramp_weight(50) == pytest.approx(math.exp(-5 * 0.25))
 
 
 def _run_training(*extra: str, epochs: int) -> None:
@@ -188,7 +214,8 @@ def test_end_to_end_train_continue_export_predict_evaluate(pipeline_env: dict[st
     assert (fold_dir / "progress.png").is_file()
 
     # --c from the final checkpoint of a 2-epoch run, now asked for 3 epochs: only epoch 2 runs, with the ramp
-    # weight of epoch 2 (ramp_fraction = 1: the ramp spans all 3 epochs), and the logged curves go on.
+    # weight of epoch 2 (started after epoch 0 by the restored pseudo-Dice; ramp_fraction = 1: the ramp spans all
+    # 3 epochs), and the logged curves go on.
     _run_training("--c", epochs=3)
     continued_log = sorted(set(fold_dir.glob("training_log_*.txt")) - set(first_log))
     assert len(continued_log) == 1  # log files are named by the start time in seconds; the first run took longer
@@ -197,7 +224,8 @@ def test_end_to_end_train_continue_export_predict_evaluate(pipeline_env: dict[st
     checkpoint = torch.load(fold_dir / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     assert checkpoint["current_epoch"] == 3
     logged = checkpoint["logging"]
-    assert logged["ramp"] == pytest.approx([sigmoid_rampup(0, 2), sigmoid_rampup(1, 2), sigmoid_rampup(2, 3)])
+    assert all(np.isfinite(logged["mean_fg_dice"])), "the test trainer's ramp start needs a pseudo-Dice >= 0"
+    assert logged["ramp"] == pytest.approx([0.0, sigmoid_rampup(0, 2), sigmoid_rampup(1, 3)])
     for key in ("train_partial", "train_crf", "train_vm", "train_losses", "val_losses"):
         assert len(logged[key]) == 3 and all(np.isfinite(logged[key])), key
 

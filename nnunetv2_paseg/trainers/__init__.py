@@ -2,7 +2,8 @@
 from nnunetv2_paseg.trainers.paseg import (nnUNetTrainerPASeg, nnUNetTrainerPASeg_50epochs,
                                            nnUNetTrainerPASeg_100epochs, nnUNetTrainerPASeg_300epochs,
                                            nnUNetTrainerPASeg_fullCRF, nnUNetTrainerPASeg_noCRF,
-                                           nnUNetTrainerPASeg_noVM, nnUNetTrainerPASeg_pCE)
+                                           nnUNetTrainerPASeg_noVM, nnUNetTrainerPASeg_pCE,
+                                           nnUNetTrainerPASeg_rampFromStart)
 from nnunetv2_paseg.trainers.paseg_aux import (nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_50epochs,
                                                nnUNetTrainerPASegAux_100epochs, nnUNetTrainerPASegAux_300epochs)
 from nnunetv2_paseg.trainers.scm import (nnUNetTrainerSCM, nnUNetTrainerSCM_50epochs, nnUNetTrainerSCM_100epochs,
@@ -10,7 +11,7 @@ from nnunetv2_paseg.trainers.scm import (nnUNetTrainerSCM, nnUNetTrainerSCM_50ep
 
 __all__ = ["nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_noCRF", "nnUNetTrainerPASeg_noVM",
            "nnUNetTrainerPASeg_fullCRF", "nnUNetTrainerPASeg_50epochs", "nnUNetTrainerPASeg_100epochs",
-           "nnUNetTrainerPASeg_300epochs",
+           "nnUNetTrainerPASeg_300epochs", "nnUNetTrainerPASeg_rampFromStart",
            "nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux_50epochs", "nnUNetTrainerPASegAux_100epochs",
            "nnUNetTrainerPASegAux_300epochs", "nnUNetTrainerSCM", "nnUNetTrainerSCM_50epochs", "nnUNetTrainerSCM_100epochs",
            "nnUNetTrainerSCM_pureSnapshot"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,6 +29,18 @@ def sigmoid_rampup(epoch: float, ramp_epochs: float) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def ramp_start_epoch(pseudo_dice: Sequence[float], threshold: float | None) -> int | None:
+    """First epoch of the regularisers' ramp-up, from the pseudo-Dice of the epochs so far.
+
+    0 when ``threshold`` is None (the reference: from the first epoch). Otherwise the epoch after the first one whose
+    pseudo-Dice (NaN counts as not reached) was >= ``threshold``, and None while no epoch has reached it.
+    """
+    if threshold is None:
+        return 0
+    reached = next((epoch for epoch, dice in enumerate(pseudo_dice) if dice >= threshold), None)
+    return None if reached is None else reached + 1
+
+
 def mean_over_ranks(values: dict[str, np.ndarray]) -> dict[str, float]:
     """Mean of each entry over this process's training steps and, under DDP, over every rank's steps.
 
@@ -52,9 +65,18 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
     L_partial is nnU-Net's own loss (Dice + CE that skips the ``ignore`` voxels, on all deep-supervision outputs).
     L_mCRF and L_VM see only the full-resolution output. The validation loss stays nnU-Net's (L_partial).
 
+    Start of the ramp (a deviation from the reference, which ramps up from epoch 0): the regularisers stay off
+    until the network predicts the labelled foreground, i.e. until nnU-Net's pseudo-Dice (foreground Dice on the
+    labelled voxels of the validation patches, logged every epoch) first reaches ``ramp_start_dice``; the ramp
+    runs from the next epoch on. Both regularisers are minimised by a confident constant prediction, and a network
+    that has not yet found a small foreground is pushed there and stays (measured: on the atlas cohort's
+    ventricles every variant that switched them on from epoch 0, even at w_crf = 0.1, predicted only background;
+    see README). The start is derived from the logged pseudo-Dice, so ``--c`` resumes it.
+
     Hyperparameters (set in ``__init__``; variants override them there, nnU-Net style):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
+        ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
         crf_downsample: per spatial axis of the patch (nnU-Net's axis order, where the coarsest axis of anisotropic
             data comes first), the scale of the copy of p and x the CRF sees (area interpolation). The default
             (1, 0.5, 0.5) halves the two in-plane axes, the reference's 128x128x48 -> 64x64x48. None: full size.
@@ -73,6 +95,7 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         self.w_crf = 1.0
         self.w_vm = 0.1
         self.ramp_fraction = 0.1
+        self.ramp_start_dice: float | None = 0.5
         self.crf_downsample: tuple[float, float, float] | None = (1.0, 0.5, 0.5)
         self.crf_radius = 5
         self.crf_sigma_xy = 6.0
@@ -95,8 +118,13 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         return super()._build_loss()
 
     def ramp_weight(self, epoch: int) -> float:
-        """Weight of the regularisers in ``epoch`` (derived from the epoch alone, so ``--c`` resumes it)."""
-        return sigmoid_rampup(epoch, self.ramp_fraction * self.num_epochs)
+        """Weight of the regularisers in ``epoch``: 0 before the ramp's start, then the sigmoid ramp-up.
+
+        Derived from the epoch and the logged pseudo-Dice of the epochs before it, so ``--c`` resumes it.
+        """
+        start = ramp_start_epoch(list(self.logger.get_value("mean_fg_dice", step=None))[:epoch],
+                                 self.ramp_start_dice)
+        return 0.0 if start is None else sigmoid_rampup(epoch - start, self.ramp_fraction * self.num_epochs)
 
     def _num_image_channels(self) -> int:
         # As nnU-Net counts them (legacy 'modality' first); the cascade appends segmentation channels after these.
@@ -175,8 +203,19 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         for part, value in means.items():
             self.logger.log(f"train_{part}", value, self.current_epoch)
         self.logger.log("ramp", ramp, self.current_epoch)
+        waiting = (f"; off until the pseudo Dice reaches {self.ramp_start_dice}"
+                   if (self.w_crf or self.w_vm) and ramp == 0.0 else "")
         self.print_to_log_file(", ".join(f"train_{part} {value:.4f}" for part, value in means.items()),
-                               f"(ramp weight {ramp:.4f})")
+                               f"(ramp weight {ramp:.4f}{waiting})")
+
+
+class nnUNetTrainerPASeg_rampFromStart(nnUNetTrainerPASeg):
+    """The reference's schedule: the regularisers ramp up from epoch 0, whatever the network predicts yet."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.ramp_start_dice = None
 
 
 class nnUNetTrainerPASeg_pCE(nnUNetTrainerPASeg):

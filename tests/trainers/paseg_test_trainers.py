@@ -7,7 +7,8 @@ from nnunetv2_paseg import nnUNetTrainerPASeg
 
 
 class nnUNetTrainerPASeg_test(nnUNetTrainerPASeg):
-    """A few CPU iterations, no mirroring; the ramp-up spans the whole run so that every epoch has its own weight.
+    """A few CPU iterations, no mirroring; the ramp-up starts after epoch 0 (any pseudo-Dice >= 0 starts it) and
+    spans the whole run, so that every later epoch has its own weight.
 
     ``PASEG_TEST_NUM_EPOCHS`` (default 2) sets the number of epochs, so that a finished run can be continued
     (``--c``) for more epochs under the same output folder.
@@ -20,6 +21,7 @@ class nnUNetTrainerPASeg_test(nnUNetTrainerPASeg):
         self.num_iterations_per_epoch = 3
         self.num_val_iterations_per_epoch = 1
         self.ramp_fraction = 1.0
+        self.ramp_start_dice = 0.0
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, _ = \
