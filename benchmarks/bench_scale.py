@@ -35,9 +35,12 @@ def measure(dataset: str, configuration: str, trainer_name: str, patch: int, dev
     """One trainer, one patch size, in this process (nnUNet_results must be set; nothing is written there)."""
     import torch
     from nnunetv2.run.run_training import get_trainer_from_args
+    from nnunetv2_paseg.trainers.paseg import nnUNetTrainerPASeg
 
     device = torch.device(device_name)
     trainer = get_trainer_from_args(dataset, configuration, "all", trainer_name, "nnUNetPlans", device=device)
+    if isinstance(trainer, nnUNetTrainerPASeg):
+        trainer.ramp_start_dice = None  # measured as after the ramp's start: regularisers in the backward pass
     trainer.initialize()
     trainer.network.train()
     strides = trainer.configuration_manager.pool_op_kernel_sizes

@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("nnUNet_n_proc_DA", "0")
         import torch
         from nnunetv2.run.run_training import get_trainer_from_args
+        from nnunetv2_paseg.trainers.paseg import nnUNetTrainerPASeg
         from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
 
         device = torch.device(args.device)
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
             trainer = get_trainer_from_args(str(args.d), args.c, fold, name, args.p, device=device)
             if isinstance(trainer, nnUNetTrainerSCM):
                 stand_in_stage1_weights(trainer, Path(tmp))
+            if isinstance(trainer, nnUNetTrainerPASeg):
+                trainer.ramp_start_dice = None  # timed as after the ramp's start: regularisers in the backward pass
             trainer.on_train_start()
             trainer.on_train_epoch_start()
             trainers[name] = trainer

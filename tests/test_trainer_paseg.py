@@ -131,6 +131,11 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     trainer.current_epoch = 50
     total, parts = trainer.compute_loss(output, target, data)
     assert trainer.ramp_weight(50) == 0.0 and total.item() == pytest.approx(parts["partial"].item(), rel=1e-6)
+    assert math.isfinite(parts["crf"].item()) and math.isfinite(parts["vm"].item())  # still computed, for the log
+    head = trainer.network.decoder.seg_layers[-1].weight
+    grad_off, = torch.autograd.grad(total, head, retain_graph=True)
+    grad_partial, = torch.autograd.grad(trainer.loss(output, target), head, retain_graph=True)
+    assert torch.allclose(grad_off, grad_partial)
     # Once an epoch's pseudo-Dice reached 0.5 (epoch 7 here), the ramp runs from the next epoch on.
     for epoch, dice in enumerate([0.0] * 7 + [0.6] + [0.3] * (trainer.num_epochs - 8)):
         trainer.logger.log("mean_fg_dice", dice, epoch)
@@ -153,8 +158,8 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     trainer.crf_downsample = None
     assert trainer.compute_loss(output, target, data)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
 
-    # The regularisers reach the network: the full-resolution head's gradient differs from the partial loss's.
-    head = trainer.network.decoder.seg_layers[-1].weight
+    # Once on, the regularisers reach the network: the full-resolution head's gradient differs from the partial
+    # loss's.
     grad_total, = torch.autograd.grad(total, head, retain_graph=True)
     grad_partial, = torch.autograd.grad(trainer.loss(output, target), head)
     assert not torch.allclose(grad_total, grad_partial)
