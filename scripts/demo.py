@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     dice = {Path(row["prediction_file"]).name[: -len(".nii.gz")]: row["metrics"]["1"]["Dice"]
             for row in summary["metric_per_case"]}
     mean_dice = summary["foreground_mean"]["Dice"]
+    predicted_nothing = all(row["metrics"]["1"]["n_pred"] == 0 for row in summary["metric_per_case"])
 
     step(8, f"overlays -> {out / 'overlays'}")
     overlays = out / "overlays"
@@ -234,6 +235,10 @@ def main(argv: list[str] | None = None) -> None:
     print("test Dice per case: " + ", ".join(f"{c} {d:.3f}" for c, d in sorted(dice.items())))
     print("time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())
           + f"; total {(time.time() - started) / 60:.1f} min")
+    if predicted_nothing:
+        print(f"note: the model predicted no foreground on any test case. With {args.epochs} x {args.iterations} "
+              "iterations the network sometimes has not yet found the small labelled foreground (its pseudo Dice "
+              f"in the training log in {fold_dir} stays 0). Rerun with more epochs, e.g. --fresh --epochs 48.")
     print(f"mean Dice: {mean_dice:.3f}")
 
 
