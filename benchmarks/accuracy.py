@@ -1,22 +1,32 @@
 """Accuracy benchmark: 7 clicks per object vs full labels, on the real-data atlas cohort.
 
-    .venv/bin/python benchmarks/accuracy.py [--seeds 0 1 2] [--epochs 24 --iterations 50] [--device cpu|cuda]
+    .venv/bin/python benchmarks/accuracy.py [--target ventricles|deepgrey] [--seeds 0 1 2] [--jobs 2]
+        [--methods full pce paseg aux scm] [--variants nnUNetTrainerPASeg_mmCRF ...]
+        [--epochs 24 --iterations 50 --max_features 32] [--device cpu|cuda]
 
 Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
-(the upper bound). Then, each on the same fixed schedule (benchmarks/trainers/budget.py), fold ``all``:
+(the upper bound). Then, each on the same fixed schedule (``NAME_budget`` of benchmarks/trainers/budget.py),
+fold ``all``:
 
-    nnUNetTrainer          full labels (upper bound)
-    nnUNetTrainerPASeg_pCE clicks, partial loss only
-    nnUNetTrainerPASeg     clicks, stage 1 of PA-Seg
-    nnUNetTrainerPASegAux  clicks, stage 1 with the auxiliary architecture (input of stage 2)
-    nnUNetTrainerSCM       clicks, stage 2 of PA-Seg, started from the two stage-1 models
+    full   nnUNetTrainer          full labels (upper bound)
+    pce    nnUNetTrainerPASeg_pCE clicks, partial loss only
+    paseg  nnUNetTrainerPASeg     clicks, stage 1 of PA-Seg
+    aux    nnUNetTrainerPASegAux  clicks, stage 1 with the auxiliary architecture (input of stage 2)
+    scm    nnUNetTrainerSCM       clicks, stage 2 of PA-Seg, started from the two stage-1 models
 
-predicted on the test images and scored against their full labels: Dice and HD95 (mm, spacing-aware) per
-class. Writes ``benchmarks/results/accuracy.md`` (``--results``) (table, targets, command, machine), ``accuracy.png`` (bar
-plot) and ``accuracy.json``. Resumable: finished conversions, trainings and predictions are skipped, an
-interrupted training continues (``--c``); the report is rewritten after every training (``--report_only``
-rewrites it from what exists).
+and any ``--variants`` (trainer names of nnunetv2_paseg, trained on the clicks; an SCM variant after its stage-1
+trainers), predicted on the test images and scored against their full labels: Dice, HD95 (mm, spacing-aware) and
+pooled voxel precision / recall per class.
+
+Writes to ``--results`` (default benchmarks/results/): ``accuracy.{md,json,png}`` (``accuracy_TARGET.*`` for
+targets other than the ventricles): the main methods, mean ± std over seeds, the issue's targets and whether every
+run found the foreground; ``ablation[_TARGET].md``: every trainer, per seed; and ``runs.jsonl``: one line per
+finished training (appended once, never rewritten), so that runs set aside later stay on record.
+
+Resumable: finished conversions, trainings and predictions are skipped, an interrupted training continues
+(``--c``); the reports are rewritten after every run (``--report_only`` rewrites them from what exists).
+``--jobs 2`` trains two models at a time (one torch thread and one augmentation worker each).
 """
 from __future__ import annotations
 
@@ -29,7 +39,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,25 +57,59 @@ BIN = Path(sys.executable).parent
 BUDGET_TRAINERS = REPO / "benchmarks" / "trainers"
 
 
-# (key, label in the report, budget trainer, dataset kind); trained in this order (SCM needs PASeg and PASegAux).
-METHODS = [
-    ("full", "nnUNetTrainer (full labels)", "nnUNetTrainer_budget", "full"),
-    ("pce", "nnUNetTrainerPASeg_pCE (clicks)", "nnUNetTrainerPASeg_pCE_budget", "clicks"),
-    ("paseg", "nnUNetTrainerPASeg (clicks)", "nnUNetTrainerPASeg_budget", "clicks"),
-    ("aux", "nnUNetTrainerPASegAux (clicks)", "nnUNetTrainerPASegAux_budget", "clicks"),
-    ("scm", "nnUNetTrainerSCM (clicks)", "nnUNetTrainerSCM_budget", "clicks"),
-]
+@dataclass(frozen=True)
+class Method:
+    """A trainer of the benchmark: ``trainer`` (its ``_budget`` version is trained), the labels it learns from
+    (``kind``: "full" or "clicks") and the trainers whose models it starts from."""
+
+    trainer: str
+    label: str
+    kind: str
+    needs: tuple[str, ...] = ()
+
+
+MAIN_METHODS = {
+    "full": Method("nnUNetTrainer", "nnUNetTrainer (full labels)", "full"),
+    "pce": Method("nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_pCE (clicks)", "clicks"),
+    "paseg": Method("nnUNetTrainerPASeg", "nnUNetTrainerPASeg (clicks)", "clicks"),
+    "aux": Method("nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux (clicks)", "clicks"),
+    "scm": Method("nnUNetTrainerSCM", "nnUNetTrainerSCM (clicks)", "clicks",
+                  ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux")),
+}
+
+
+def variant_method(trainer: str) -> Method:
+    """A click-trained variant of nnunetv2_paseg; an SCM variant needs its two stage-1 trainers."""
+    import nnunetv2_paseg.trainers as trainers
+    from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
+
+    cls = getattr(trainers, trainer, None)
+    if cls is None:
+        raise SystemExit(f"accuracy: no trainer {trainer!r} in nnunetv2_paseg.trainers")
+    needs = (cls.primary_stage1_trainer, cls.aux_stage1_trainer) if issubclass(cls, nnUNetTrainerSCM) else ()
+    return Method(trainer, f"{trainer} (clicks)", "clicks", needs)
+
+
+_print_lock = threading.Lock()
 
 
 def log(text: str) -> None:
-    print(f"[accuracy {time.strftime('%H:%M:%S')}] {text}", flush=True)
+    with _print_lock:
+        print(f"[accuracy {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def run(env: dict, name: str, *args) -> None:
+def run(env: dict, name: str, *args, log_file: Path | None = None) -> None:
+    """Run a console script of this environment; its output goes to ``log_file`` (appended) or the terminal."""
     args = [str(a) for a in args]
-    log("$ " + " ".join([name, *args]))
-    if subprocess.run([str(BIN / name), *args], env=env).returncode != 0:
-        sys.exit(f"accuracy: {name} failed (command above); rerun to resume")
+    log("$ " + " ".join([name, *args]) + (f"   (log: {log_file})" if log_file else ""))
+    if log_file is None:
+        code = subprocess.run([str(BIN / name), *args], env=env).returncode
+    else:
+        with open(log_file, "a") as out:
+            code = subprocess.run([str(BIN / name), *args], env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    if code != 0:
+        raise RuntimeError(f"accuracy: {name} failed (command above{f', log {log_file}' if log_file else ''}); "
+                           "rerun to resume")
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -91,7 +138,7 @@ def hd95(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, float, float
 
 
 def score_folder(pred_dir: Path, truth_dir: Path, num_classes: int) -> dict:
-    """{case: {class: {"Dice", "HD95"}}} over the truth files (a missing prediction is an error)."""
+    """{case: {class: {"Dice", "HD95", "tp", "fp", "fn"}}} over the truth files (a missing prediction is an error)."""
     scores = {}
     for truth_file in sorted(truth_dir.glob("*.nii.gz")):
         case = truth_file.name[: -len(".nii.gz")]
@@ -102,9 +149,42 @@ def score_folder(pred_dir: Path, truth_dir: Path, num_classes: int) -> dict:
         truth = sitk.GetArrayFromImage(truth_img)
         pred = sitk.GetArrayFromImage(sitk.ReadImage(str(pred_file)))
         spacing = truth_img.GetSpacing()[::-1]
-        scores[case] = {str(c): {"Dice": dice(pred == c, truth == c), "HD95": hd95(pred == c, truth == c, spacing)}
-                        for c in range(1, num_classes + 1)}
+        scores[case] = {}
+        for c in range(1, num_classes + 1):
+            p, t = pred == c, truth == c
+            scores[case][str(c)] = {"Dice": dice(p, t), "HD95": hd95(p, t, spacing), "tp": int((p & t).sum()),
+                                    "fp": int((p & ~t).sum()), "fn": int((~p & t).sum())}
     return scores
+
+
+def summarise_run(scores: dict, classes: list[str]) -> dict:
+    """Per class: mean Dice and HD95 over the test cases, pooled voxel precision and recall, and the number of
+    test cases where the class was not predicted at all."""
+    out = {}
+    for c, name in enumerate(classes, start=1):
+        rows = [case[str(c)] for case in scores.values()]
+        tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
+        out[name] = {"Dice": float(np.nanmean([r["Dice"] for r in rows])),
+                     "HD95": float(np.nanmean([r["HD95"] for r in rows])) if any(
+                         not math.isnan(r["HD95"]) for r in rows) else math.nan,
+                     "precision": tp / (tp + fp) if tp + fp else math.nan,
+                     "recall": tp / (tp + fn) if tp + fn else math.nan,
+                     "cases_not_predicted": sum(r["tp"] + r["fp"] == 0 for r in rows)}
+    return out
+
+
+def training_facts(fold_dir: Path) -> dict:
+    """From a finished training's checkpoint: the first epoch whose pseudo-Dice was > 0 (None: never), the first
+    epoch with a regulariser weight > 0 (None: never, or no regularisers) and the number of epochs."""
+    import torch
+
+    logging = torch.load(fold_dir / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
+    dice_curve = [float(np.nanmean(d)) if np.ndim(d) else float(d) for d in logging["mean_fg_dice"]]
+    first_fg = next((e for e, d in enumerate(dice_curve) if d > 0), None)
+    ramp = logging.get("ramp")
+    ramp_start = next((e for e, w in enumerate(ramp) if w > 0), None) if ramp else None
+    return {"first_fg_epoch": first_fg, "ramp_start_epoch": ramp_start, "epochs": len(dice_curve),
+            "final_pseudo_dice": dice_curve[-1] if dice_curve else None}
 
 
 # ----------------------------------------------------------------------------------------------- datasets
@@ -158,92 +238,213 @@ def prepare_seed(seed: int, args, env: dict, ids: dict[str, int]) -> dict[str, P
             run(env, "nnUNetv2_plan_and_preprocess", "-d", ids[kind], "-c", "3d_fullres", "-np", min(2, args.np),
                 "--verify_dataset_integrity")
         if args.configuration == "3d_small":
-            run(env, "paseg_add_small_plans", "-d", ids[kind])
+            run(env, "paseg_add_small_plans", "-d", ids[kind], "--max_features", args.max_features)
     return raws
 
 
-def train_and_predict(seed: int, method: tuple, raw: Path, args, env: dict) -> Path:
+def fold_dir_of(env: dict, raw: Path, trainer: str, configuration: str) -> Path:
+    return Path(env["nnUNet_results"]) / raw.name / f"{trainer}_budget__nnUNetPlans__{configuration}" / "fold_all"
+
+
+def train_and_predict(seed: int, method: Method, raw: Path, args, env: dict) -> Path:
     """Train (or resume, or skip) one method and predict the test images; returns the prediction folder."""
-    key, _, trainer, _ = method
-    fold_dir = Path(env["nnUNet_results"]) / raw.name / f"{trainer}__nnUNetPlans__{args.configuration}" / "fold_all"
+    trainer = f"{method.trainer}_budget"
+    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+    logs = args.work / "logs"
+    logs.mkdir(exist_ok=True)
+    log_file = logs / f"seed{seed}_{method.trainer}.txt"
     if not (fold_dir / "checkpoint_final.pth").is_file():
         resume = ["--c"] if (fold_dir / "checkpoint_latest.pth").is_file() else []
         t0 = time.time()
         run(env, "nnUNetv2_train", raw.name.split("_")[0][len("Dataset"):], args.configuration, "all", "-tr",
-            trainer, "-device", args.device, *resume)
+            trainer, "-device", args.device, *resume, log_file=log_file)
         (fold_dir / "benchmark_time.json").write_text(json.dumps({"train_seconds": time.time() - t0,
-                                                                  "resumed": bool(resume)}))
-    pred_dir = args.work / "predictions" / f"seed{seed}" / key
+                                                                  "resumed": bool(resume), "jobs": args.jobs}))
+    pred_dir = args.work / "predictions" / f"seed{seed}" / method.trainer
     expected = {p.name.replace("_0000.nii.gz", ".nii.gz") for p in (raw / "imagesTs").glob("*_0000.nii.gz")}
     if not pred_dir.is_dir() or not expected <= {p.name for p in pred_dir.glob("*.nii.gz")}:
         run(env, "nnUNetv2_predict", "-i", raw / "imagesTs", "-o", pred_dir, "-d", raw.name, "-c", args.configuration,
-            "-f", "all", "-tr", trainer, "-device", args.device, "-npp", 1, "-nps", 1, "--continue_prediction")
+            "-f", "all", "-tr", trainer, "-device", args.device, "-npp", 1, "-nps", 1, "--continue_prediction",
+            log_file=log_file)
     return pred_dir
 
 
+# ----------------------------------------------------------------------------------------------- records
+def git_commit() -> str:
+    proc = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (proc.stdout.strip() or "unknown") + ("+changes" if dirty else "")
+
+
+def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: dict, classes: list[str]) -> dict:
+    """Everything known about one finished run (training facts, test scores), for runs.jsonl and the reports."""
+    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+    timing_file = fold_dir / "benchmark_time.json"
+    timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
+    per_class = summarise_run(score_folder(pred_dir, raw / "labelsTs", len(classes)), classes)
+    return {"run": f"{fold_dir}@{int((fold_dir / 'checkpoint_final.pth').stat().st_mtime)}",
+            "target": args.target, "seed": seed, "trainer": method.trainer, "configuration": args.configuration,
+            "max_features": args.max_features if args.configuration == "3d_small" else None,
+            "epochs": args.epochs, "iterations": args.iterations, "device": args.device,
+            "train_seconds": None if timing.get("resumed", True) else timing["train_seconds"],
+            "jobs": timing.get("jobs"), "commit": args.commit, "date": time.strftime("%Y-%m-%d"),
+            **training_facts(fold_dir),
+            "mean_dice": float(np.mean([v["Dice"] for v in per_class.values()])), "classes": per_class}
+
+
+def append_record(record: dict, runs_file: Path) -> None:
+    """Append ``record`` to the JSON-lines file unless a line of the same run (fold folder and finish time) is there."""
+    runs_file.parent.mkdir(parents=True, exist_ok=True)
+    known = {json.loads(line)["run"] for line in runs_file.read_text().splitlines() if line.strip()} \
+        if runs_file.is_file() else set()
+    if record["run"] not in known:
+        with open(runs_file, "a") as out:
+            out.write(json.dumps(record) + "\n")
+
+
 # ----------------------------------------------------------------------------------------------- report
-def aggregate(scores: dict, classes: list[str]) -> dict:
-    """Per method and class: the per-seed means over test cases, and their mean and std over seeds."""
+def _mean_std(values: list[float]) -> dict:
+    finite = [v for v in values if v is not None and not math.isnan(v)]
+    return {"mean": float(np.mean(finite)) if finite else math.nan, "std": float(np.std(finite)) if finite else math.nan,
+            "per_seed": values}
+
+
+def summarise(records: dict[tuple[int, str], dict], trainers: list[str], classes: list[str]) -> dict:
+    """Per trainer: seeds, and per class mean ± std over seeds of Dice, HD95, precision, recall; training minutes;
+    whether every run found the foreground (pseudo-Dice > 0 in some epoch and a prediction in every test case)."""
     out = {}
-    for key, per_seed in scores.items():
-        out[key] = {}
-        for c, cname in enumerate(classes, start=1):
-            entry = {}
-            for metric in ("Dice", "HD95"):
-                seed_means = [float(np.nanmean([case[str(c)][metric] for case in cases.values()]))
-                              for cases in per_seed.values()]
-                empty = sum(math.isnan(case[str(c)][metric]) for cases in per_seed.values() for case in cases.values())
-                entry[metric] = {"mean": float(np.mean(seed_means)), "std": float(np.std(seed_means)),
-                                 "per_seed": seed_means, "undefined_cases": empty}
-            out[key][cname] = entry
+    for trainer in trainers:
+        runs = {seed: r for (seed, t), r in sorted(records.items()) if t == trainer}
+        if not runs:
+            continue
+        out[trainer] = {
+            "seeds": sorted(runs),
+            "mean_dice": _mean_std([r["mean_dice"] for r in runs.values()]),
+            "classes": {c: {m: _mean_std([r["classes"][c][m] for r in runs.values()])
+                            for m in ("Dice", "HD95", "precision", "recall")} for c in classes},
+            "train_minutes": _mean_std([r["train_seconds"] / 60 for r in runs.values() if r["train_seconds"]]),
+            "found_foreground_every_run": all(r["first_fg_epoch"] is not None and
+                                              all(v["cases_not_predicted"] == 0 for v in r["classes"].values())
+                                              for r in runs.values()),
+            "first_fg_epochs": [r["first_fg_epoch"] for r in runs.values()],
+            "ramp_start_epochs": [r["ramp_start_epoch"] for r in runs.values()],
+        }
     return out
 
 
-def write_report(summary: dict, quality: dict, times: dict, classes: list[str], args) -> None:
+def targets(summary: dict, names: dict[str, str], second_target: bool) -> list[str]:
+    """The issue's targets, met or missed, on the mean Dice over classes and seeds."""
+    dice = {key: summary[t]["mean_dice"]["mean"] for key, t in names.items() if t in summary}
+    hd = {key: float(np.nanmean([summary[t]["classes"][c]["HD95"]["mean"] for c in summary[t]["classes"]]))
+          for key, t in names.items() if t in summary}
+    checks = []
+
+    def check(text: str, ok: bool) -> None:
+        checks.append(f"{text}: {'met' if ok else 'missed'}")
+
+    if {"paseg", "pce"} <= dice.keys():
+        gain = dice["paseg"] - dice["pce"]
+        if second_target:
+            check(f"PASeg - pCE = {gain:+.3f} Dice (target >= 0)", gain >= 0)
+        else:
+            check(f"PASeg - pCE = {gain:+.3f} Dice (target >= +0.05)", gain >= 0.05)
+            check(f"HD95 PASeg {hd['paseg']:.1f} mm vs pCE {hd['pce']:.1f} mm (target: not worse)",
+                  hd["paseg"] <= hd["pce"])
+    if not second_target and {"paseg", "full"} <= dice.keys():
+        ratio = dice["paseg"] / dice["full"]
+        check(f"PASeg / full = {ratio:.3f} (target >= 0.85)", ratio >= 0.85)
+    if not second_target and {"scm", "paseg"} <= dice.keys():
+        diff = dice["scm"] - dice["paseg"]
+        check(f"SCM - PASeg = {diff:+.3f} Dice (target >= 0)", diff >= 0)
+    if dice:
+        every = all(summary[t]["found_foreground_every_run"] for key, t in names.items() if t in summary)
+        check("every method found the foreground in every run", every)
+    return checks
+
+
+def fmt(entry: dict, digits: int = 3) -> str:
+    return "n/a" if math.isnan(entry["mean"]) else f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+
+
+def write_report(records: dict, quality: dict, classes: list[str], args) -> None:
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
-    labels = {m[0]: m[1] for m in METHODS}
-    seeds = sorted({s for per_seed in summary.values() for s in per_seed.get("seeds", [])})
+    stem = "accuracy" if args.target == "ventricles" else f"accuracy_{args.target}"
+    main_names = {key: m.trainer for key, m in MAIN_METHODS.items()}
+    labels = {m.trainer: m.label for m in MAIN_METHODS.values()}
+    all_trainers = list(dict.fromkeys([m.trainer for m in MAIN_METHODS.values()] + sorted({t for _, t in records})))
+    summary = summarise(records, all_trainers, classes)
+    main_summary = {t: s for t, s in summary.items() if t in labels}
+    seeds = sorted({s for s, _ in records})
+    setting = (f"{args.epochs} epochs x {args.iterations} iterations per training, configuration "
+               f"`{args.configuration}`" + (f" (max_features {args.max_features})" if args.configuration == "3d_small"
+                                           else "") + f", device `{args.device}`, fold `all` ({args.n_train} "
+               f"training cases, {args.n_test} test cases per seed)")
+    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+               + (f", {args.gpu_name}" if args.gpu_name else ""))
     lines = [f"# Accuracy: 7 clicks per object vs full labels ({args.target}, atlas cohort)", "",
-             f"Test set: {args.n_test} cases per seed, scored against full labels; mean ± std over seeds of the "
-             f"per-seed mean over test cases. Schedule per training: {args.epochs} epochs x {args.iterations} "
-             f"iterations, configuration `{args.configuration}`, device `{args.device}`, fold `all` "
-             f"({args.n_train} training cases).", ""]
-    header = "| method | seeds | " + " | ".join(f"Dice {c} | HD95 {c} (mm)" for c in classes) + " | train min |"
-    lines += [header, "|" + "---|" * (3 + 2 * len(classes))]
-    for key, entry in summary.items():
-        cells = [labels[key], str(len(entry["seeds"]))]
+             f"Scored on the test cases against full labels; mean ± std over seeds of each seed's mean over test cases "
+             f"(precision / recall: voxels pooled over a seed's test cases). {setting}.", ""]
+    header = "| method | seeds | " + " | ".join(f"Dice {c} | HD95 {c} (mm) | precision / recall {c}"
+                                                for c in classes) + " | train min |"
+    lines += [header, "|" + "---|" * (3 + 3 * len(classes))]
+    for trainer, entry in main_summary.items():
+        cells = [labels[trainer], str(len(entry["seeds"]))]
         for c in classes:
-            d, h = entry["classes"][c]["Dice"], entry["classes"][c]["HD95"]
-            cells += [f"{d['mean']:.3f} ± {d['std']:.3f}",
-                      f"{h['mean']:.1f} ± {h['std']:.1f}" + (f" ({h['undefined_cases']} empty)" if h["undefined_cases"] else "")]
-        minutes = [t / 60 for t in times.get(key, [])]
-        cells.append(f"{np.mean(minutes):.1f}" if minutes else "n/a")
+            m = entry["classes"][c]
+            cells += [fmt(m["Dice"]), fmt(m["HD95"], 1),
+                      f"{m['precision']['mean']:.2f} / {m['recall']['mean']:.2f}"]
+        cells.append(fmt(entry["train_minutes"], 1))
         lines.append("| " + " | ".join(cells) + " |")
     if quality:
         lines += ["", "Pseudo-labels of the training cases (paseg_convert defaults), mean over seeds: "
                   + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in quality.items()) + "."]
-    mean_dice = {k: float(np.mean([e["classes"][c]["Dice"]["mean"] for c in classes])) for k, e in summary.items()}
-    checks = []
-    if {"paseg", "pce"} <= mean_dice.keys():
-        gain = mean_dice["paseg"] - mean_dice["pce"]
-        checks.append(f"PASeg - pCE = {gain:+.3f} Dice (target >= +0.05: {'met' if gain >= 0.05 else 'missed'})")
-    if {"paseg", "full"} <= mean_dice.keys():
-        ratio = mean_dice["paseg"] / mean_dice["full"]
-        checks.append(f"PASeg / full = {ratio:.3f} (target >= 0.85: {'met' if ratio >= 0.85 else 'missed'})")
-    if {"scm", "paseg"} <= mean_dice.keys():
-        diff = mean_dice["scm"] - mean_dice["paseg"]
-        checks.append(f"SCM - PASeg = {diff:+.3f} Dice (target >= 0: {'met' if diff >= 0 else 'missed'})")
+    checks = targets(main_summary, main_names, second_target=args.target != "ventricles")
     if checks:
-        lines += ["", "Targets (mean Dice over classes): " + "; ".join(checks) + "."]
-    lines += ["", f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`; seeds {seeds}; machine: "
-              f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
-              + (f", {args.gpu_name}" if args.gpu_name else "") + f"; {time.strftime('%Y-%m-%d')}.", ""]
-    (results / "accuracy.md").write_text("\n".join(lines))
-    (results / "accuracy.json").write_text(json.dumps({"summary": summary, "pseudo_label_quality": quality,
-                                                       "train_seconds": times}, indent=2))
-    plot(summary, classes, labels, results / "accuracy.png")
-    log(f"wrote {results / 'accuracy.md'}\n" + "\n".join(lines))
+        lines += ["", "Targets (mean Dice over classes and seeds): " + "; ".join(checks) + "."]
+    lines += ["", f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`; seeds {seeds}; commit "
+              f"{args.commit}; machine: {machine}; {time.strftime('%Y-%m-%d')}. Every run: `runs.jsonl`; every "
+              f"trainer per seed: `{stem.replace('accuracy', 'ablation')}.md`.", ""]
+    (results / f"{stem}.md").write_text("\n".join(lines))
+    (results / f"{stem}.json").write_text(json.dumps(
+        {"setting": {k: getattr(args, k) for k in ("target", "n_train", "n_test", "epochs", "iterations",
+                                                    "configuration", "max_features", "device")},
+         "commit": args.commit, "machine": machine, "targets": checks, "summary": summary,
+         "pseudo_label_quality": quality,
+         "runs": [records[k] for k in sorted(records)]}, indent=2))
+    if main_summary:
+        plot(main_summary, classes, labels, results / f"{stem}.png")
+    write_ablation(summary, records, classes, results / f"{stem.replace('accuracy', 'ablation')}.md", setting, args)
+    log(f"wrote {results / (stem + '.md')}\n" + "\n".join(lines))
+
+
+def write_ablation(summary: dict, records: dict, classes: list[str], path: Path, setting: str, args) -> None:
+    """Every trainer: mean ± std over seeds and each seed's Dice, with the paired difference to pCE."""
+    seeds = sorted({s for s, _ in records})
+    pce = "nnUNetTrainerPASeg_pCE"
+    lines = [f"# Every trainer of the accuracy benchmark ({args.target})", "", f"{setting}. Dice: mean over classes "
+             f"and test cases; Δ pCE: mean over seeds of the paired difference to nnUNetTrainerPASeg_pCE on the same "
+             f"seed; precision / recall pooled; fg epoch: first epoch with pseudo-Dice > 0, ramp: first epoch with the "
+             f"regularisers on.", "",
+             "| trainer | seeds | Dice | Δ pCE | " + " | ".join(f"seed {s}" for s in seeds)
+             + " | precision / recall | HD95 (mm) | fg epoch | ramp | train min |",
+             "|" + "---|" * (9 + len(seeds))]
+    for trainer, entry in summary.items():
+        per_seed = {s: records[(s, trainer)]["mean_dice"] for s in entry["seeds"]}
+        paired = [per_seed[s] - records[(s, pce)]["mean_dice"] for s in entry["seeds"] if (s, pce) in records]
+        precision = np.mean([entry["classes"][c]["precision"]["mean"] for c in classes])
+        recall = np.mean([entry["classes"][c]["recall"]["mean"] for c in classes])
+        hd = np.nanmean([entry["classes"][c]["HD95"]["mean"] for c in classes])
+        lines.append("| " + " | ".join([
+            trainer, str(len(entry["seeds"])), fmt(entry["mean_dice"]),
+            f"{np.mean(paired):+.3f}" if paired and trainer != pce else "",
+            *[f"{per_seed[s]:.3f}" if s in per_seed else "" for s in seeds],
+            f"{precision:.2f} / {recall:.2f}", f"{hd:.1f}",
+            ", ".join("never" if e is None else str(e) for e in entry["first_fg_epochs"]),
+            ", ".join("-" if e is None else str(e) for e in entry["ramp_start_epochs"]),
+            fmt(entry["train_minutes"], 1)]) + " |")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
@@ -260,7 +461,8 @@ def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
             stds = [summary[k]["classes"][c][metric]["std"] for k in keys]
             ax.bar(np.arange(len(keys)) + (i - (len(classes) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
                    label=c)
-        ax.set_xticks(np.arange(len(keys)), [labels[k].replace(" (", "\n(") for k in keys], fontsize=7, rotation=20, ha="right")
+        ax.set_xticks(np.arange(len(keys)), [labels[k].replace(" (", "\n(") for k in keys], fontsize=7, rotation=20,
+                      ha="right")
         ax.set_ylabel(metric + (" (mm)" if metric == "HD95" else ""))
         if metric == "Dice":
             ax.set_ylim(0, 1)
@@ -272,94 +474,170 @@ def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def collect(args, env: dict, seeds: list[int], classes: list[str]) -> tuple[dict, dict, dict]:
-    """From the work folder: scores of every finished prediction, pseudo-label quality and training times."""
-    scores, quality, times = {}, {}, {}
-    raw_root, results = Path(env["nnUNet_raw"]), Path(env["nnUNet_results"])
-    for seed in seeds:
-        ids = dataset_ids(args.base_id, seed)
-        raws = {kind: next(raw_root.glob(f"Dataset{i:03d}_*"), None) for kind, i in ids.items()}
-        if raws["clicks"] is not None and (raws["clicks"] / "pseudo_label_quality.json").is_file():
-            report = json.loads((raws["clicks"] / "pseudo_label_quality.json").read_text())["summary"]
+def pseudo_label_quality(raws_per_seed: dict[int, dict[str, Path]]) -> dict:
+    quality = {}
+    for raws in raws_per_seed.values():
+        report_file = raws["clicks"] / "pseudo_label_quality.json"
+        if report_file.is_file():
+            report = json.loads(report_file.read_text())["summary"]
             for metric in ("fg_precision", "fg_recall", "bg_precision", "labelled_share"):
                 quality.setdefault(metric, []).append(report[metric]["mean"])
-        for key, _, trainer, kind in METHODS:
-            pred_dir = args.work / "predictions" / f"seed{seed}" / key
-            if raws[kind] is None or not pred_dir.is_dir():
-                continue
-            try:
-                scores.setdefault(key, {})[seed] = score_folder(pred_dir, raws[kind] / "labelsTs", len(classes))
-            except FileNotFoundError:
-                continue  # prediction unfinished
-            timing = results / raws[kind].name / f"{trainer}__nnUNetPlans__{args.configuration}" / "fold_all" \
-                / "benchmark_time.json"
-            if timing.is_file() and not json.loads(timing.read_text())["resumed"]:
-                times.setdefault(key, []).append(json.loads(timing.read_text())["train_seconds"])
-    scores = {k: v for k, v in scores.items() if v}
-    aggregated = aggregate(scores, classes)
-    summary = {k: {"seeds": sorted(scores[k]), "classes": aggregated[k]} for k in (m[0] for m in METHODS) if k in scores}
-    return summary, quality, times
+    return quality
 
 
 def dataset_ids(base: int, seed: int) -> dict[str, int]:
     return {"clicks": base + 2 * seed, "full": base + 2 * seed + 1}
 
 
+def existing_raws(env: dict, base: int, seeds: list[int]) -> dict[int, dict[str, Path]]:
+    raw_root = Path(env["nnUNet_raw"])
+    found = {}
+    for seed in seeds:
+        raws = {kind: next(raw_root.glob(f"Dataset{i:03d}_*"), None) for kind, i in dataset_ids(base, seed).items()}
+        if all(raws.values()):
+            found[seed] = raws
+    return found
+
+
+def collect(args, env: dict, raws_per_seed: dict, methods: dict[str, Method], classes: list[str]) -> dict:
+    """Records of every finished run (prediction complete) in the work folder, also of trainers not asked for now."""
+    records = {}
+    predictions = args.work / "predictions"
+    by_trainer = {m.trainer: m for m in [*MAIN_METHODS.values(), *methods.values()]}
+    for seed, raws in raws_per_seed.items():
+        for pred_dir in sorted((predictions / f"seed{seed}").glob("*")):
+            method = by_trainer.get(pred_dir.name) or variant_method(pred_dir.name)
+            raw = raws[method.kind]
+            fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+            if not (fold_dir / "checkpoint_final.pth").is_file():
+                continue
+            try:
+                records[(seed, method.trainer)] = run_record(seed, method, raw, pred_dir, args, env, classes)
+            except FileNotFoundError:
+                continue  # prediction unfinished
+    return records
+
+
+def schedule(seeds: list[int], methods: dict[str, Method], raws_per_seed: dict, args, env: dict, classes: list[str],
+             runs_file: Path) -> None:
+    """Train, predict and record every (seed, method), ``args.jobs`` at a time, each after the runs it needs."""
+    pending = {(seed, m.trainer): m for seed in seeds for m in methods.values()}
+    done: set[tuple[int, str]] = set()
+    failed: set[tuple[int, str]] = set()
+    report_lock = threading.Lock()
+
+    def job(seed: int, method: Method) -> None:
+        raws = raws_per_seed[seed]
+        log(f"seed {seed}: {method.label}")
+        pred_dir = train_and_predict(seed, method, raws[method.kind], args, env)
+        record = run_record(seed, method, raws[method.kind], pred_dir, args, env, classes)
+        with report_lock:
+            append_record(record, runs_file)
+            write_report(collect(args, env, raws_per_seed, methods, classes), pseudo_label_quality(raws_per_seed),
+                         classes, args)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        running = {}
+        while pending or running:
+            for key, method in list(pending.items()):
+                needs = {(key[0], need) for need in method.needs}
+                if needs & failed:
+                    del pending[key]
+                elif needs <= done and len(running) < args.jobs:
+                    running[pool.submit(job, key[0], method)] = key
+                    del pending[key]
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = running.pop(future)
+                try:
+                    future.result()
+                    done.add(key)
+                except RuntimeError as error:
+                    log(f"seed {key[0]}: {key[1]} failed: {error}")
+                    failed.add(key)
+    not_run = sorted(set((s, m.trainer) for s in seeds for m in methods.values()) - done - failed)
+    if failed or not_run:
+        sys.exit(f"accuracy: failed {sorted(failed)}, not run {not_run}: rerun to resume")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="cohort seeds (default 0 1 2; about 1.5 h each on a 2-core CPU)")
-    parser.add_argument("--work", type=Path, default=REPO / "benchmark_output", help="default: benchmark_output/")
+    parser.add_argument("--work", type=Path, help="work folder (default: benchmark_output/TARGET)")
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results",
-                        help="where the table, plot and JSON go (default: benchmarks/results/)")
+                        help="where the tables, plot, JSON and runs.jsonl go (default: benchmarks/results/)")
     parser.add_argument("--target", choices=sorted(TARGETS), default="ventricles")
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--iterations", type=int, default=50, help="iterations per epoch")
+    parser.add_argument("--max_features", type=int, default=32,
+                        help="width of the widest stage of 3d_small (paseg_add_small_plans; default 32)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--configuration", help="default: 3d_small on cpu, 3d_fullres (nnU-Net's network) on cuda")
-    parser.add_argument("--methods", nargs="+", choices=[m[0] for m in METHODS], default=[m[0] for m in METHODS],
-                        help="subset to train (scm needs paseg and aux)")
-    parser.add_argument("--base_id", type=int, default=820, help="dataset ids base + 2 seed (+1 for full labels)")
+    parser.add_argument("--methods", nargs="*", choices=list(MAIN_METHODS), default=list(MAIN_METHODS),
+                        help="main methods to train (scm also trains paseg and aux, its stage-1 models)")
+    parser.add_argument("--variants", nargs="*", default=[], metavar="TRAINER",
+                        help="more trainers of nnunetv2_paseg, trained on the clicks (ablations)")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at a time (default 1)")
+    parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
+                        "for the ventricles, 860 for deepgrey")
     parser.add_argument("-np", type=int, default=min(4, os.cpu_count() or 1))
-    parser.add_argument("--report_only", action="store_true", help="only rewrite the report from finished runs")
+    parser.add_argument("--report_only", action="store_true", help="only rewrite the reports from finished runs")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     import torch
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     args.gpu_name = torch.cuda.get_device_name(0) if args.device == "cuda" else None
     args.configuration = args.configuration or ("3d_small" if args.device == "cpu" else "3d_fullres")
-    if "scm" in args.methods and not {"paseg", "aux"} <= set(args.methods):
-        parser.error("--methods scm needs paseg and aux (its stage-1 models)")
-    args.work = args.work.resolve()
+    args.base_id = args.base_id if args.base_id is not None else (820 if args.target == "ventricles" else 860)
+    args.work = (args.work or REPO / "benchmark_output" / args.target).resolve()
+    args.commit = git_commit()
+    methods = {key: MAIN_METHODS[key] for key in args.methods}
+    for trainer in args.variants:
+        methods[trainer] = variant_method(trainer)
+    trainers = {m.trainer for m in methods.values()}
+    for m in list(methods.values()):  # stage-1 models that an SCM method starts from
+        for need in m.needs:
+            if need not in trainers:
+                key = next((k for k, main in MAIN_METHODS.items() if main.trainer == need), need)
+                methods[key] = MAIN_METHODS.get(key) or variant_method(need)
+                trainers.add(need)
+
     env = dict(os.environ)
     for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         env[key] = str(args.work / key)  # its own folders: dataset ids cannot collide with a user's datasets
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     env["nnUNet_extTrainer"] = os.pathsep.join(filter(None, [str(BUDGET_TRAINERS), env.get("nnUNet_extTrainer")]))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.setdefault("nnUNet_n_proc_DA", str(max(1, min(8, (os.cpu_count() or 2) // 2))))
-    env.setdefault("PASEG_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) - int(env["nnUNet_n_proc_DA"]))))
+    cores_per_job = max(1, (os.cpu_count() or 2) // args.jobs)
+    env.setdefault("nnUNet_n_proc_DA", str(max(1, min(8, cores_per_job // 2))))
+    env.setdefault("PASEG_TORCH_THREADS", str(max(1, cores_per_job - int(env["nnUNet_n_proc_DA"]))))
     env["PASEG_BUDGET_EPOCHS"], env["PASEG_BUDGET_ITERATIONS"] = str(args.epochs), str(args.iterations)
     classes = list(TARGETS[args.target])
     budget = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
-              "iterations": args.iterations, "configuration": args.configuration}
+              "iterations": args.iterations, "configuration": args.configuration,
+              "max_features": args.max_features if args.configuration == "3d_small" else None}
     budget_file = args.work / "budget.json"
     if budget_file.is_file() and json.loads(budget_file.read_text()) != budget:
         parser.error(f"{args.work} holds runs of another setting ({budget_file.read_text().strip()}); finished "
                      f"runs would be mixed in: pass another --work")
     budget_file.write_text(json.dumps(budget))
-    if not args.report_only:
-        for seed in args.seeds:
-            ids = dataset_ids(args.base_id, seed)
-            raws = prepare_seed(seed, args, env, ids)
-            for method in METHODS:
-                if method[0] in args.methods:
-                    log(f"seed {seed}: {method[1]}")
-                    train_and_predict(seed, method, raws[method[3]], args, env)
-                    write_report(*collect(args, env, args.seeds, classes), classes, args)
-    write_report(*collect(args, env, args.seeds, classes), classes, args)
+    runs_file = args.results / "runs.jsonl"
+    if args.report_only:
+        raws_per_seed = existing_raws(env, args.base_id, args.seeds)
+    else:
+        raws_per_seed = {seed: prepare_seed(seed, args, env, dataset_ids(args.base_id, seed)) for seed in args.seeds}
+        schedule(args.seeds, methods, raws_per_seed, args, env, classes, runs_file)
+    records = collect(args, env, raws_per_seed, methods, classes)
+    for record in records.values():
+        append_record(record, runs_file)
+    write_report(records, pseudo_label_quality(raws_per_seed), classes, args)
 
 
 if __name__ == "__main__":

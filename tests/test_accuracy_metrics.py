@@ -1,16 +1,12 @@
 """The benchmark's own metrics (benchmarks/accuracy.py): Dice and spacing-aware HD95 on shapes with a known answer."""
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-_spec = importlib.util.spec_from_file_location("accuracy", Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py")
-accuracy = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(accuracy)
+from benchmarks import accuracy
 
 
 def _box(shape, low, high) -> np.ndarray:

@@ -11,7 +11,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from nnunetv2_paseg.trainers.paseg import mean_over_ranks, nnUNetTrainerPASeg, ramp_start_epoch, sigmoid_rampup
+from nnunetv2_paseg.trainers.paseg import (crf_grid_scales, mean_over_ranks, nnUNetTrainerPASeg, ramp_start_epoch,
+                                           sigmoid_rampup)
 from point_tools.io import write_annotation_volume
 from point_tools.simulate import simulate_clicks
 from tests.conftest import REPO_ROOT, run_cli
@@ -29,6 +30,12 @@ def test_ramp_starts_the_epoch_after_the_pseudo_dice_first_reaches_the_threshold
     assert ramp_start_epoch([0.0, 0.7, 0.1, 0.2], 0.5) == 2  # a later dip does not stop it
     assert ramp_start_epoch([0.0, 0.0], 0.0) == 1
     assert ramp_start_epoch([], None) == 0 and ramp_start_epoch([0.9], None) == 0
+
+
+def test_crf_grid_resamples_only_axes_finer_than_the_threshold():
+    assert crf_grid_scales((1.5, 0.45, 0.45), 1.0) == pytest.approx((1.0, 0.45, 0.45))
+    assert crf_grid_scales((2.0, 2.0, 2.0), 1.0) == (1.0, 1.0, 1.0)
+    assert crf_grid_scales((1.0, 1.0, 1.0), 2.0) == (0.5, 0.5, 0.5)
 
 
 def test_sigmoid_rampup_values():
@@ -123,13 +130,15 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     batch = next(trainer.dataloader_train)
     data, target = batch["data"], batch["target"]
     assert isinstance(target, list) and (target[0] == 2).any(), "the batch should contain ignore voxels"
+    data, guide = trainer.split_batch(data)
+    assert torch.equal(guide, data)  # one image channel, no clean guide: the guide is the network input
     output = trainer.network(data)
     probs = torch.softmax(output[0].float(), 1)
     crf_full = trainer.crf_loss(probs, data).item()
 
     # No pseudo-Dice logged yet: the regularisers are off, whatever the epoch.
     trainer.current_epoch = 50
-    total, parts = trainer.compute_loss(output, target, data)
+    total, parts = trainer.compute_loss(output, target, guide)
     assert trainer.ramp_weight(50) == 0.0 and total.item() == pytest.approx(parts["partial"].item(), rel=1e-6)
     assert math.isfinite(parts["crf"].item()) and math.isfinite(parts["vm"].item())  # still computed, for the log
     head = trainer.network.decoder.seg_layers[-1].weight
@@ -145,7 +154,7 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     totals = {}
     for epoch in (8, 58, trainer.num_epochs - 1):
         trainer.current_epoch = epoch
-        total, parts = trainer.compute_loss(output, target, data)
+        total, parts = trainer.compute_loss(output, target, guide)
         assert parts["partial"].item() == pytest.approx(trainer.loss(output, target).item(), rel=1e-6)
         ramp = trainer.ramp_weight(epoch)
         expected = parts["partial"] + ramp * (1.0 * parts["crf"] + 0.1 * parts["vm"])
@@ -156,7 +165,7 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     # The CRF sees the patch at half size along the two in-plane axes, not the full-size patch.
     assert parts["crf"].item() != pytest.approx(crf_full, rel=1e-3)
     trainer.crf_downsample = None
-    assert trainer.compute_loss(output, target, data)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
+    assert trainer.compute_loss(output, target, guide)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
 
     # Once on, the regularisers reach the network: the full-resolution head's gradient differs from the partial
     # loss's.
@@ -168,11 +177,12 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
 @pytest.mark.usefixtures("pipeline_env")
 def test_pce_variant_is_nnunet_loss_only():
     trainer = _started_trainer("nnUNetTrainerPASeg_pCE")
+    assert trainer.regularisers == []
     batch = next(trainer.dataloader_train)
     output = trainer.network(batch["data"])
     total, parts = trainer.compute_loss(output, batch["target"], batch["data"])
     assert total.item() == trainer.loss(output, batch["target"]).item()
-    assert math.isnan(parts["crf"].item()) and math.isnan(parts["vm"].item())
+    assert set(parts) == {"partial"}
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -198,6 +208,45 @@ def test_ramp_from_start_variant_is_the_reference_schedule():
     trainer = _started_trainer("nnUNetTrainerPASeg_rampFromStart")
     assert trainer.ramp_weight(0) == pytest.approx(math.exp(-5))
     assert trainer.ramp_weight(50) == pytest.approx(math.exp(-5 * 0.25))
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_clean_guide_travels_as_the_last_channel_of_the_training_batch():
+    trainer = _started_trainer("nnUNetTrainerPASeg_cleanGuide")
+    batch = next(trainer.dataloader_train)
+    assert batch["data"].shape[1] == trainer.num_input_channels + 1
+    data, guide = trainer.split_batch(batch["data"])
+    assert data.shape[1] == trainer.num_input_channels and guide.shape[1] == 1
+    assert set(trainer.train_step(batch)) == {"loss", "partial", "crf", "vm"}
+    with pytest.raises(ValueError, match=r"1 channels, expected 2 \(1 network inputs \+ the guide\)"):
+        trainer.split_batch(data)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_full_res_weights_scale_the_regularisers_by_the_full_resolution_output_weight():
+    trainer = _started_trainer("nnUNetTrainerPASeg_fullResWeights")
+    scale = trainer.regulariser_scale()
+    assert scale == trainer.loss.weight_factors[0] and 0 < scale < 1
+    for epoch in range(3):
+        trainer.logger.log("mean_fg_dice", 0.9, epoch)
+    trainer.current_epoch = 3
+    batch = next(trainer.dataloader_train)
+    data, guide = trainer.split_batch(batch["data"])
+    total, parts = trainer.compute_loss(trainer.network(data), batch["target"], guide)
+    ramp = trainer.ramp_weight(3)
+    assert ramp > 0
+    expected = parts["partial"] + ramp * scale * (parts["crf"] + 0.1 * parts["vm"])
+    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_mm_crf_measures_the_kernel_in_millimetres_of_its_grid():
+    trainer = _started_trainer("nnUNetTrainerPASeg_mmCRF")
+    spacing = trainer.configuration_manager.spacing
+    scales = crf_grid_scales(spacing, 1.0)
+    assert trainer.crf_scales() == scales and min(spacing) < 1.0 and scales != (1.0, 1.0, 1.0)
+    assert trainer.crf_loss.sigma_xy == 5.0
+    assert trainer.crf_loss.spacing == pytest.approx([s / f for s, f in zip(spacing, scales)])
 
 
 def _run_training(*extra: str, epochs: int) -> None:

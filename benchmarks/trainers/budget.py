@@ -1,18 +1,21 @@
 """Fixed-budget schedules for the demo and the accuracy benchmark, found by nnU-Net through nnUNet_extTrainer.
 
 Every trainer compared gets the same schedule: ``PASEG_BUDGET_EPOCHS`` epochs (default 24) of
-``PASEG_BUDGET_ITERATIONS`` iterations (default 50), about 15 minutes of a 2-core CPU on the atlas cohort's
-``3d_small`` configuration. nnU-Net's final validation is skipped: these runs train on all cases (fold ``all``) and
-are evaluated on the held-out test set instead. ``PASEG_TORCH_THREADS`` (CPU only) sets torch's thread count. nnUNetTrainerSCM_budget starts from the checkpoints of
-nnUNetTrainerPASeg_budget and nnUNetTrainerPASegAux_budget of the same dataset, plans and fold.
+``PASEG_BUDGET_ITERATIONS`` iterations (default 50). nnU-Net's final validation is skipped: these runs train on all
+cases (fold ``all``) and are evaluated on the held-out test set instead. ``PASEG_TORCH_THREADS`` (CPU only) sets
+torch's thread count.
+
+``NAME_budget`` exists for nnUNetTrainer and for every trainer that ``nnunetv2_paseg`` exports (its variants
+included). An SCM budget trainer starts from the checkpoints of the budget versions of its stage-1 trainers, of the
+same dataset, plans and fold.
 """
 import os
 
 import torch
 
+import nnunetv2_paseg.trainers as paseg_trainers
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-from nnunetv2_paseg import (nnUNetTrainerPASeg, nnUNetTrainerPASeg_pCE, nnUNetTrainerPASegAux,
-                            nnUNetTrainerSCM)
+from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
 
 
 class _Budget:
@@ -33,24 +36,15 @@ class _Budget:
         self.print_to_log_file("final validation skipped (fixed-budget run; evaluated on the test set)")
 
 
-class nnUNetTrainer_budget(_Budget, nnUNetTrainer):
-    """nnU-Net's own trainer (full labels: the upper bound)."""
+def budget_trainer(base: type) -> type:
+    """``base`` on the fixed budget, named ``<base name>_budget``."""
+    attributes = {"__doc__": f"{base.__name__} on the fixed budget of benchmarks/trainers/budget.py.",
+                  "__module__": __name__}
+    if issubclass(base, nnUNetTrainerSCM):
+        attributes["primary_stage1_trainer"] = base.primary_stage1_trainer + "_budget"
+        attributes["aux_stage1_trainer"] = base.aux_stage1_trainer + "_budget"
+    return type(f"{base.__name__}_budget", (_Budget, base), attributes)
 
 
-class nnUNetTrainerPASeg_pCE_budget(_Budget, nnUNetTrainerPASeg_pCE):
-    """Partial loss only."""
-
-
-class nnUNetTrainerPASeg_budget(_Budget, nnUNetTrainerPASeg):
-    """Stage 1 of PA-Seg."""
-
-
-class nnUNetTrainerPASegAux_budget(_Budget, nnUNetTrainerPASegAux):
-    """Stage 1 of PA-Seg, auxiliary architecture (for stage 2)."""
-
-
-class nnUNetTrainerSCM_budget(_Budget, nnUNetTrainerSCM):
-    """Stage 2 of PA-Seg from the two budget stage-1 models."""
-
-    primary_stage1_trainer = "nnUNetTrainerPASeg_budget"
-    aux_stage1_trainer = "nnUNetTrainerPASegAux_budget"
+for _base in [nnUNetTrainer] + [getattr(paseg_trainers, name) for name in paseg_trainers.__all__]:
+    globals()[f"{_base.__name__}_budget"] = budget_trainer(_base)

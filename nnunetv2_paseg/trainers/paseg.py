@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -10,10 +11,14 @@ import torch.nn.functional as F
 from torch import autocast
 from torch import distributed as dist
 
+from batchgeneratorsv2.transforms.base.basic_transform import BasicTransform
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss, VarianceMinimizationLoss
+from nnunetv2_paseg.trainers.guide import with_guide_channel
+from nnunetv2_paseg.trainers.optim import optimizer_step
 from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
 
 
@@ -54,41 +59,72 @@ def mean_over_ranks(values: dict[str, np.ndarray]) -> dict[str, float]:
     return {key: float(np.mean(v)) for key, v in values.items()}
 
 
+@dataclass(frozen=True)
+class Regulariser:
+    """One regularisation term of nnUNetTrainerPASeg: ``weight * loss(probs, guide)``, logged as ``train_<name>``.
+
+    ``loss`` takes the softmax of the full-resolution output (N, C, X, Y, Z) and the guide image (N, 1, X, Y, Z) and
+    returns a scalar.
+    """
+
+    name: str
+    weight: float
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[float, ...]:
+    """Per spatial axis, the scale of the CRF's copy of a patch: an axis whose voxels are finer than
+    ``min_spacing_mm`` is resampled to about that spacing (scale spacing / min_spacing_mm), the others are kept.
+
+    E.g. vestibular schwannoma MR at 0.45 x 0.45 x 1.5 mm with 1 mm: (0.45, 0.45, 1), the reference's in-plane halving;
+    isotropic 2 mm data: (1, 1, 1).
+    """
+    return tuple(min(1.0, s / min_spacing_mm) for s in spacing)
+
+
 class nnUNetTrainerPASeg(nnUNetTrainer):
     """nnU-Net trainer for sparse (pseudo-)labels with an ``ignore`` label: stage 1 of PA-Seg (SPEC section 3).
 
-    Loss per training step, with z the network's logits, p = softmax(z) at full resolution and x the augmented,
-    normalised input patch of the same step:
+    Loss per training step, with z the network's logits, p = softmax(z) at full resolution and g the guide image of
+    the same patch (paper, eqs. 3-8: partial loss, gated CRF loss, variance minimisation):
 
-        L = L_partial(z, y) + ramp(epoch) * (w_crf * L_mCRF(p, x) + w_vm * L_VM(p, x))
+        L = L_partial(z, y) + ramp(epoch) * s * sum over regularisers r of  w_r * L_r(p, g)
 
-    L_partial is nnU-Net's own loss (Dice + CE that skips the ``ignore`` voxels, on all deep-supervision outputs).
-    L_mCRF and L_VM see only the full-resolution output. The validation loss stays nnU-Net's (L_partial).
+    L_partial is nnU-Net's own loss (Dice + CE that skips the ``ignore`` voxels, on all deep-supervision outputs),
+    and the regularisers (``build_regularisers``: L_mCRF with ``w_crf``, L_VM with ``w_vm``) see only the
+    full-resolution output. ``s`` is 1, or with ``regularisers_relative_to_full_res`` the deep-supervision weight of
+    the full-resolution output (so that the regularisers stand to that output's partial loss as in the reference,
+    which had one output). The validation loss stays nnU-Net's (L_partial).
+
+    Guide image: the augmented network input (channels averaged), or with ``clean_guide`` the patch after nnU-Net's
+    spatial augmentation and before its intensity augmentation (``guide.with_guide_channel``; the reference
+    augmented with flips only).
 
     Start of the ramp (a deviation from the reference, which ramps up from epoch 0): the regularisers stay off
     until the network predicts the labelled foreground, i.e. until nnU-Net's pseudo-Dice (foreground Dice on the
     labelled voxels of the validation patches, logged every epoch) first reaches ``ramp_start_dice``; the ramp
     runs from the next epoch on. Both regularisers are minimised by a confident constant prediction, and a network
     that has not yet found a small foreground is pushed there and stays (measured on the atlas cohort's
-    ventricles with 12 x 30 iterations: every variant with the CRF on from epoch 0, even at w_crf = 0.1, predicted
-    only background; see README). The start is derived from the logged pseudo-Dice, so ``--c``
-    resumes it.
+    ventricles: every variant with the CRF on from epoch 0 predicted only background; docs/experiments.md).
+    The start is derived from the logged pseudo-Dice, so ``--c`` resumes it.
 
     Hyperparameters (set in ``__init__``; variants override them there, nnU-Net style):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
         ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
-        crf_downsample: per spatial axis of the patch (nnU-Net's axis order, where the coarsest axis of anisotropic
-            data comes first), the scale of the copy of p and x the CRF sees (area interpolation). The default
-            (1, 0.5, 0.5) halves the two in-plane axes, the reference's 128x128x48 -> 64x64x48. None: full size.
-        crf_radius, crf_sigma_xy, crf_sigma_intensity: the CRF kernel (reference: 5, 6.0 voxels, 0.1).
+        crf_grid_mm: None, or the CRF sees a copy of p and g on which axes finer than this many mm are resampled to
+            about it (``crf_grid_scales``, area interpolation).
+        crf_downsample: with ``crf_grid_mm`` None, the fixed per-axis scale of that copy (nnU-Net's axis order,
+            where the coarsest axis of anisotropic data comes first); (1, 0.5, 0.5) is the reference's in-plane
+            halving of 128x128x48 patches. None: full size.
+        crf_radius, crf_sigma_intensity: window radius (voxels of the CRF's grid) and sigma_x (reference: 5, 0.1).
+        crf_sigma_xy_mm: None, or the kernel's spatial sigma in mm (positions scaled by the CRF grid's spacing).
+        crf_sigma_xy: with ``crf_sigma_xy_mm`` None, the spatial sigma in voxels of the CRF grid (reference: 6).
+        clean_guide, regularisers_relative_to_full_res: see above.
 
-    Each part of the loss (``loss_parts``) and the ramp weight are logged per epoch (training log and the fourth
-    panel of progress.png); a term that is switched off is logged as NaN. Subclasses that change the loss override
-    ``compute_loss`` and ``loss_parts``.
+    Each part of the loss and the ramp weight are logged per epoch (training log and the fourth panel of
+    progress.png).
     """
-
-    loss_parts: tuple[str, ...] = ("partial", "crf", "vm")
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -97,26 +133,64 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         self.w_vm = 0.1
         self.ramp_fraction = 0.1
         self.ramp_start_dice: float | None = 0.5
+        self.crf_grid_mm: float | None = None
         self.crf_downsample: tuple[float, float, float] | None = (1.0, 0.5, 0.5)
         self.crf_radius = 5
+        self.crf_sigma_xy_mm: float | None = None
         self.crf_sigma_xy = 6.0
         self.crf_sigma_intensity = 0.1
-        self.crf_loss = self.vm_loss = None  # -> _build_loss (after subclasses have set the hyperparameters)
-        self.logger.local_logger = LossComponentsLogger([f"train_{part}" for part in self.loss_parts], ["ramp"])
+        self.clean_guide = False
+        self.regularisers_relative_to_full_res = False
+        self.regularisers: list[Regulariser] = []  # -> initialize (after subclasses have set the hyperparameters)
+        self.crf_loss = self.vm_loss = None
 
-    def _build_loss(self):
+    def initialize(self):
+        super().initialize()
+        self.regularisers = self.build_regularisers()
+        parts = ["train_partial"] + [f"train_{term.name}" for term in self.regularisers]
+        self.logger.local_logger = LossComponentsLogger(parts, ["ramp"])
+
+    def build_regularisers(self) -> list[Regulariser]:
+        """The regularisation terms, in the order they are logged; a variant adds one by extending this list."""
         if (self.w_crf or self.w_vm) and len(self.configuration_manager.patch_size) != 3:
             raise ValueError(f"{type(self).__name__}: the CRF and VM losses need 3D patches; configuration "
                              f"{self.configuration_name!r} has patch size {self.configuration_manager.patch_size}")
         if (self.w_crf or self.w_vm) and self.label_manager.has_regions:
             raise ValueError(f"{type(self).__name__}: the CRF and VM losses need mutually exclusive classes "
                              f"(softmax); this dataset.json defines regions")
-        if self.crf_downsample is not None and len(self.crf_downsample) != 3:
+        terms = []
+        if self.w_crf:
+            scales = self.crf_scales()
+            grid_spacing = [s / f for s, f in zip(self.configuration_manager.spacing, scales)]
+            sigma_xy = self.crf_sigma_xy if self.crf_sigma_xy_mm is None else self.crf_sigma_xy_mm
+            self.crf_loss = MultiViewGatedCRFLoss(self.crf_radius, sigma_xy, self.crf_sigma_intensity,
+                                                  spacing=None if self.crf_sigma_xy_mm is None else grid_spacing)
+            self.print_to_log_file(f"gated CRF on a copy scaled by {tuple(round(f, 3) for f in scales)} "
+                                   f"(voxels of {tuple(round(s, 3) for s in grid_spacing)} mm): {self.crf_loss}")
+            terms.append(Regulariser("crf", self.w_crf, lambda p, g: self.crf_loss(self._crf_view(p),
+                                                                                    self._crf_view(g))))
+        if self.w_vm:
+            self.vm_loss = VarianceMinimizationLoss()
+            terms.append(Regulariser("vm", self.w_vm, self.vm_loss))
+        return terms
+
+    def crf_scales(self) -> tuple[float, ...]:
+        """Per spatial axis, the scale of the copy of the patch that the CRF sees."""
+        if self.crf_grid_mm is not None:
+            return crf_grid_scales(self.configuration_manager.spacing, self.crf_grid_mm)
+        if self.crf_downsample is None:
+            return (1.0,) * len(self.configuration_manager.patch_size)
+        if len(self.crf_downsample) != 3:
             raise ValueError(f"{type(self).__name__}: crf_downsample must give 3 scales or be None, "
                              f"got {self.crf_downsample!r}")
-        self.crf_loss = MultiViewGatedCRFLoss(self.crf_radius, self.crf_sigma_xy, self.crf_sigma_intensity)
-        self.vm_loss = VarianceMinimizationLoss()
-        return super()._build_loss()
+        return tuple(self.crf_downsample)
+
+    def _crf_view(self, tensor: torch.Tensor) -> torch.Tensor:
+        scales = self.crf_scales()
+        if all(f == 1.0 for f in scales):
+            return tensor
+        size = [max(1, round(s * f)) for s, f in zip(tensor.shape[2:], scales)]
+        return F.interpolate(tensor, size=size, mode="area")
 
     def ramp_weight(self, epoch: int) -> float:
         """Weight of the regularisers in ``epoch``: 0 before the ramp's start, then the sigmoid ramp-up.
@@ -127,54 +201,74 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
                                  self.ramp_start_dice)
         return 0.0 if start is None else sigmoid_rampup(epoch - start, self.ramp_fraction * self.num_epochs)
 
+    def regulariser_scale(self) -> float:
+        """``s`` of the loss: the full-resolution output's deep-supervision weight, or 1."""
+        if self.regularisers_relative_to_full_res and isinstance(self.loss, DeepSupervisionWrapper):
+            return float(self.loss.weight_factors[0])
+        return 1.0
+
     def _num_image_channels(self) -> int:
         # As nnU-Net counts them (legacy 'modality' first); the cascade appends segmentation channels after these.
         return len(self.dataset_json["modality"] if "modality" in self.dataset_json
                    else self.dataset_json["channel_names"])
 
-    def _crf_view(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.crf_downsample is None:
-            return tensor
-        size = [max(1, round(s * f)) for s, f in zip(tensor.shape[2:], self.crf_downsample)]
-        return F.interpolate(tensor, size=size, mode="area")
+    @property
+    def guide_in_batch(self) -> bool:
+        """Whether training batches carry the clean guide as their last channel (``clean_guide``; not with the
+        cascade, whose segmentation channels follow the image's)."""
+        return self.clean_guide and bool(self.w_crf or self.w_vm) and not self.is_cascaded
+
+    def get_training_transforms(self, *args, **kwargs) -> BasicTransform:
+        # nnU-Net declares this a staticmethod but calls it through the instance (get_dataloaders).
+        pipeline = super().get_training_transforms(*args, **kwargs)
+        if self.guide_in_batch:
+            pipeline = with_guide_channel(pipeline, self._num_image_channels())
+        return pipeline
+
+    def split_batch(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(network input, guide (N, 1, ...)) of a training batch: the guide is the batch's last channel with
+        ``clean_guide``, else the mean of the input's image channels."""
+        expected = self.num_input_channels + int(self.guide_in_batch)
+        if data.shape[1] != expected:
+            raise ValueError(f"{type(self).__name__}: training batch has {data.shape[1]} channels, expected {expected} "
+                             f"({self.num_input_channels} network inputs"
+                             f"{' + the guide' if self.guide_in_batch else ''})")
+        if self.guide_in_batch:
+            return data[:, :-1], data[:, -1:]
+        return data, data[:, :self._num_image_channels()].mean(1, keepdim=True)
 
     def compute_loss(self, output: torch.Tensor | list[torch.Tensor], target: torch.Tensor | list[torch.Tensor],
-                     data: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     guide: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss of one step and its parts.
 
         Args:
             output: network output, a list (full resolution first) with deep supervision, else a tensor (N, C, ...).
             target: as nnU-Net's loss expects it (a list per deep-supervision scale, or a tensor).
-            data: the network's input (N, K, ...); only the image channels (not cascade segmentations) are used.
+            guide: (N, 1, ...) the guide image of the regularisers (``split_batch``).
 
         Returns:
-            (total loss with gradient, {part name: detached scalar}), parts as in ``loss_parts`` (NaN when a term
-            is switched off).
+            (total loss with gradient, {"partial" or a regulariser's name: detached scalar}).
         """
         partial = self.loss(output, target)
         total = partial
-        nan = torch.full((), float("nan"), device=partial.device)
-        parts = {"partial": partial.detach(), "crf": nan, "vm": nan}
-        if self.w_crf or self.w_vm:
-            ramp = self.ramp_weight(self.current_epoch)
-            terms = {}
-            # Before the ramp starts the terms are only logged: no graph, no backward pass through them.
-            with torch.no_grad() if ramp == 0.0 else dummy_context():
-                logits = output[0] if isinstance(output, (list, tuple)) else output
-                probs = torch.softmax(logits.float(), 1)
-                image = data[:, :self._num_image_channels()]
-                if self.w_crf:
-                    terms["crf"] = self.w_crf, self.crf_loss(self._crf_view(probs), self._crf_view(image))
-                if self.w_vm:
-                    terms["vm"] = self.w_vm, self.vm_loss(probs, image)
-            for part, (weight, value) in terms.items():
-                total = total + ramp * weight * value
-                parts[part] = value.detach()
+        parts = {"partial": partial.detach()}
+        if not self.regularisers:
+            return total, parts
+        ramp = self.ramp_weight(self.current_epoch)
+        scale = ramp * self.regulariser_scale()
+        # Before the ramp starts the terms are only logged: no graph, no backward pass through them.
+        with torch.no_grad() if ramp == 0.0 else dummy_context():
+            logits = output[0] if isinstance(output, (list, tuple)) else output
+            probs = torch.softmax(logits.float(), 1)
+            values = {term.name: (term.weight, term.loss(probs, guide)) for term in self.regularisers}
+        for name, (weight, value) in values.items():
+            total = total + scale * weight * value
+            parts[name] = value.detach()
         return total, parts
 
     def train_step(self, batch: dict) -> dict:
         # nnUNetTrainer.train_step with compute_loss in place of self.loss (same AMP, scaling, clipping).
-        data = batch["data"].to(self.device, non_blocking=True)
+        data, guide = self.split_batch(batch["data"].to(self.device, non_blocking=True))
         target = batch["target"]
         if isinstance(target, list):
             target = [i.to(self.device, non_blocking=True) for i in target]
@@ -184,30 +278,21 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context():
             output = self.network(data)
-            loss, parts = self.compute_loss(output, target, data)
-
-        if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
-            self.grad_scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.grad_scaler.step(self.optimizer)
-            self.grad_scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.network.parameters(), 12)
-            self.optimizer.step()
+            loss, parts = self.compute_loss(output, target, guide)
+        optimizer_step(loss, self.network, self.optimizer, self.grad_scaler)
         return {"loss": loss.detach().cpu().numpy(), **{k: v.cpu().numpy() for k, v in parts.items()}}
 
     def on_train_epoch_end(self, train_outputs: list[dict]):
         super().on_train_epoch_end(train_outputs)
         outputs = collate_outputs(train_outputs)
-        means = mean_over_ranks({part: outputs[part] for part in self.loss_parts})
+        parts = ["partial"] + [term.name for term in self.regularisers]
+        means = mean_over_ranks({part: outputs[part] for part in parts})
         ramp = self.ramp_weight(self.current_epoch)
         for part, value in means.items():
             self.logger.log(f"train_{part}", value, self.current_epoch)
         self.logger.log("ramp", ramp, self.current_epoch)
         waiting = (f"; off until the pseudo Dice reaches {self.ramp_start_dice}"
-                   if (self.w_crf or self.w_vm) and ramp == 0.0 else "")
+                   if self.regularisers and ramp == 0.0 else "")
         self.print_to_log_file(", ".join(f"train_{part} {value:.4f}" for part, value in means.items()),
                                f"(ramp weight {ramp:.4f}{waiting})")
 
@@ -250,12 +335,78 @@ class nnUNetTrainerPASeg_noVM(nnUNetTrainerPASeg):
 
 
 class nnUNetTrainerPASeg_fullCRF(nnUNetTrainerPASeg):
-    """The CRF on the full-size patch (more memory and time than the default half in-plane size)."""
+    """The CRF on the full-size patch, whatever its spacing (more memory and time on fine grids)."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_grid_mm = None
         self.crf_downsample = None
+
+
+class nnUNetTrainerPASeg_voxelCRF(nnUNetTrainerPASeg):
+    """The settings of the first release, which took the reference's CRF numbers literally: kernel of 6 voxels on a
+    copy halved in-plane whatever the spacing, the augmented network input as the guide, and regulariser weights
+    relative to the partial loss summed over all deep-supervision outputs. The screening variants below each change
+    one of these (docs/experiments.md)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_grid_mm = None
+        self.crf_downsample = (1.0, 0.5, 0.5)
+        self.crf_sigma_xy_mm = None
+        self.crf_sigma_xy = 6.0
+        self.clean_guide = False
+        self.regularisers_relative_to_full_res = False
+
+
+class nnUNetTrainerPASeg_mmCRF(nnUNetTrainerPASeg_voxelCRF):
+    """_voxelCRF with the CRF kernel in millimetres: sigma_xy = 5 mm (the reference's 6 voxels were about 5-6 mm on
+    its vestibular schwannoma grid, 12 mm on BraTS), on a grid that resamples only axes finer than 1 mm."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_grid_mm = 1.0
+        self.crf_sigma_xy_mm = 5.0
+
+
+class nnUNetTrainerPASeg_mmCRF10(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with sigma_xy = 10 mm (about the reference's BraTS scale)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_sigma_xy_mm = 10.0
+
+
+class nnUNetTrainerPASeg_cleanGuide(nnUNetTrainerPASeg_voxelCRF):
+    """_voxelCRF whose regularisers see the patch before nnU-Net's intensity augmentation (``guide``)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.clean_guide = True
+
+
+class nnUNetTrainerPASeg_fullResWeights(nnUNetTrainerPASeg_voxelCRF):
+    """_voxelCRF with the regulariser weights relative to the full-resolution output's partial loss (reference)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.regularisers_relative_to_full_res = True
+
+
+class nnUNetTrainerPASeg_allChanges(nnUNetTrainerPASeg_mmCRF):
+    """_voxelCRF with all three changes: mm kernel (5 mm), clean guide, full-resolution weights."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.clean_guide = True
+        self.regularisers_relative_to_full_res = True
 
 
 class nnUNetTrainerPASeg_50epochs(nnUNetTrainerPASeg):

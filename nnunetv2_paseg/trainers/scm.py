@@ -18,7 +18,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2_paseg.losses.distillation import cross_distillation_loss
-from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux
+from nnunetv2_paseg.trainers.optim import optimizer_step
+from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_presetDepth
 from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
 
 try:
@@ -64,6 +65,16 @@ def frozen_copy(network: nn.Module) -> nn.Module:
 def refresh_snapshot(snapshot: nn.Module, network: nn.Module) -> None:
     """Copy ``network``'s current weights into ``snapshot`` (in place; the snapshot stays frozen)."""
     unwrap(snapshot).load_state_dict(unwrap(network).state_dict())
+
+
+@torch.no_grad()
+def ema_update(snapshot: nn.Module, network: nn.Module, decay: float) -> None:
+    """snapshot <- decay * snapshot + (1 - decay) * network, parameter by parameter (in place); buffers copied."""
+    source = unwrap(network)
+    for ema, current in zip(unwrap(snapshot).parameters(), source.parameters()):
+        ema.lerp_(current.detach(), 1.0 - decay)
+    for ema, current in zip(unwrap(snapshot).buffers(), source.buffers()):
+        ema.copy_(current)
 
 
 def hard_pseudo_labels(teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
@@ -173,11 +184,18 @@ class nnUNetTrainerSCM(nnUNetTrainer):
     away from the click evidence). The hard labels are downsampled for each deep-supervision output like nnU-Net's
     targets; the distillation term (``cross_distillation_loss``) uses the full-resolution output. Each network has
     its own SGD optimiser, PolyLR schedule and AMP GradScaler (the losses share no gradients, so one network's
-    overflow must not shrink the other's loss scale). The snapshots are refreshed from the networks' current
-    weights at the start of every ``snapshot_fraction`` of the epochs (``is_refresh_epoch``). The reference
-    refreshed from each network's best-validation weights; nnU-Net's pseudo Dice is measured against the same
-    partial labels the stage-1 networks were fit to, so "best" would tend to pin the snapshots to the stage-1
-    weights and stop the monitoring from progressing.
+    overflow must not shrink the other's loss scale).
+
+    Snapshots (``teacher``): "refresh" copies the networks' current weights at the start of every
+    ``snapshot_fraction`` of the epochs (``is_refresh_epoch``); "ema" makes each snapshot an exponential moving
+    average of its network's weights, updated after every step with a time constant of the same length
+    (``ema_decay``), so a teacher never jumps to the weights of one noisy step. The reference refreshed from each
+    network's best-validation weights (Dice against full labels, which a click-only user does not have);
+    nnU-Net's pseudo Dice is measured against the same partial labels the stage-1 networks were fit to, so "best"
+    would tend to pin the snapshots to the stage-1 weights.
+
+    The auxiliary network's architecture is that of ``aux_architecture`` (a trainer class with
+    ``build_network_architecture``); its stage-1 weights come from ``aux_stage1_trainer``.
 
     Only A is validated, saved as ``network_weights`` and used by nnUNetv2_predict; B, its optimiser and scaler
     and both snapshots are stored beside it in the checkpoint (``scm_*`` keys), so ``--c`` restores all of them.
@@ -185,6 +203,7 @@ class nnUNetTrainerSCM(nnUNetTrainer):
 
     primary_stage1_trainer = "nnUNetTrainerPASeg"
     aux_stage1_trainer = "nnUNetTrainerPASegAux"
+    aux_architecture: type = nnUNetTrainerPASegAux
     loss_parts: tuple[str, ...] = ("primary_self", "primary_ckd", "aux_self", "aux_ckd", "aux_total")
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
@@ -193,6 +212,7 @@ class nnUNetTrainerSCM(nnUNetTrainer):
         self.w_kd = 0.5
         self.kd_temperature = 4.0
         self.snapshot_fraction = 0.2
+        self.teacher = "refresh"
         self.keep_labelled_voxels = True
         self.aux_network = self.aux_optimizer = self.aux_lr_scheduler = None  # -> initialize
         self.snapshot_primary = self.snapshot_aux = None  # -> initialize
@@ -206,7 +226,9 @@ class nnUNetTrainerSCM(nnUNetTrainer):
             raise ValueError(f"{type(self).__name__}: region-based training is not supported (hard pseudo-labels "
                              f"need mutually exclusive classes)")
         super().initialize()
-        self.aux_network = nnUNetTrainerPASegAux.build_network_architecture(
+        if self.teacher not in ("refresh", "ema"):
+            raise ValueError(f"{type(self).__name__}: teacher must be 'refresh' or 'ema', got {self.teacher!r}")
+        self.aux_network = self.aux_architecture.build_network_architecture(
             self.plans_manager, self.configuration_manager, self.num_input_channels,
             self.label_manager.num_segmentation_heads, self.enable_deep_supervision).to(self.device)
         self.snapshot_primary = frozen_copy(self.network)
@@ -247,10 +269,14 @@ class nnUNetTrainerSCM(nnUNetTrainer):
         super().on_train_epoch_start()
         self.aux_network.train()
         self.aux_lr_scheduler.step(self.current_epoch)
-        if is_refresh_epoch(self.current_epoch, self.num_epochs, self.snapshot_fraction):
+        if self.teacher == "refresh" and is_refresh_epoch(self.current_epoch, self.num_epochs, self.snapshot_fraction):
             refresh_snapshot(self.snapshot_primary, self.network)
             refresh_snapshot(self.snapshot_aux, self.aux_network)
             self.print_to_log_file(f"snapshots refreshed from the current weights at epoch {self.current_epoch}")
+
+    def ema_decay(self) -> float:
+        """Per-step decay of the "ema" teacher: a time constant of ``snapshot_fraction`` of all training steps."""
+        return 1.0 - 1.0 / max(1.0, self.snapshot_fraction * self.num_epochs * self.num_iterations_per_epoch)
 
     def _autocast(self):
         # as nnUNetTrainer.train_step: CUDA autocast only (slow on CPU, unsupported on MPS)
@@ -274,16 +300,7 @@ class nnUNetTrainerSCM(nnUNetTrainer):
             full_res = output[0] if isinstance(output, (list, tuple)) else output
             loss_ckd = cross_distillation_loss(full_res, teacher_logits, self.kd_temperature)
             loss = (1 - self.w_kd) * loss_self + self.w_kd * loss_ckd
-        if grad_scaler is not None:
-            grad_scaler.scale(loss).backward()
-            grad_scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 12)
-            grad_scaler.step(optimizer)
-            grad_scaler.update()
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 12)
-            optimizer.step()
+        optimizer_step(loss, network, optimizer, grad_scaler)
         return loss.detach(), loss_self.detach(), loss_ckd.detach()
 
     def train_step(self, batch: dict) -> dict:
@@ -303,6 +320,9 @@ class nnUNetTrainerSCM(nnUNetTrainer):
                                              self._self_training_targets(teacher_primary, target), teacher_aux)
         total_b, self_b, ckd_b = self._learn(self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data,
                                              self._self_training_targets(teacher_aux, target), teacher_primary)
+        if self.teacher == "ema":
+            ema_update(self.snapshot_primary, self.network, self.ema_decay())
+            ema_update(self.snapshot_aux, self.aux_network, self.ema_decay())
         values = {"loss": total_a, "primary_self": self_a, "primary_ckd": ckd_a, "aux_self": self_b,
                   "aux_ckd": ckd_b, "aux_total": total_b, "snapshot_agreement": agreement}
         return {key: value.cpu().numpy() for key, value in values.items()}
@@ -374,6 +394,31 @@ class nnUNetTrainerSCM_pureSnapshot(nnUNetTrainerSCM):
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.keep_labelled_voxels = False
+
+
+class nnUNetTrainerSCM_emaTeacher(nnUNetTrainerSCM):
+    """Snapshots as exponential moving averages of the networks' weights instead of periodic copies."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.teacher = "ema"
+
+
+class nnUNetTrainerSCM_presetDepthAux(nnUNetTrainerSCM):
+    """The auxiliary network at nnU-Net's ResEnc preset depth (stage 1: nnUNetTrainerPASegAux_presetDepth)."""
+
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_presetDepth"
+    aux_architecture = nnUNetTrainerPASegAux_presetDepth
+
+
+class nnUNetTrainerSCM_presetDepthAuxEmaTeacher(nnUNetTrainerSCM_presetDepthAux):
+    """nnUNetTrainerSCM_presetDepthAux with the moving-average snapshots of nnUNetTrainerSCM_emaTeacher."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.teacher = "ema"
 
 
 class nnUNetTrainerSCM_50epochs(nnUNetTrainerSCM):
