@@ -6,7 +6,7 @@
 
 Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
-(the upper bound). Then, each on the same fixed schedule (``NAME_budget`` of benchmarks/trainers/budget.py),
+(the upper bound). Then, each on the same fixed schedule (``NAME_budget``, nnunetv2_paseg.trainers.budget),
 fold ``all``:
 
     full   nnUNetTrainer          full labels (upper bound)
@@ -49,12 +49,11 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import REPO, RunFailed  # noqa: E402
 from dataset_conversion.atlas_cohort import TARGETS, build_cohort  # noqa: E402
-
-BIN = Path(sys.executable).parent
-BUDGET_TRAINERS = REPO / "benchmarks" / "trainers"
 
 
 @dataclass(frozen=True)
@@ -90,26 +89,8 @@ def variant_method(trainer: str) -> Method:
     return Method(trainer, f"{trainer} (clicks)", "clicks", needs)
 
 
-_print_lock = threading.Lock()
-
-
 def log(text: str) -> None:
-    with _print_lock:
-        print(f"[accuracy {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def run(env: dict, name: str, *args, log_file: Path | None = None) -> None:
-    """Run a console script of this environment; its output goes to ``log_file`` (appended) or the terminal."""
-    args = [str(a) for a in args]
-    log("$ " + " ".join([name, *args]) + (f"   (log: {log_file})" if log_file else ""))
-    if log_file is None:
-        code = subprocess.run([str(BIN / name), *args], env=env).returncode
-    else:
-        with open(log_file, "a") as out:
-            code = subprocess.run([str(BIN / name), *args], env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-    if code != 0:
-        raise RuntimeError(f"accuracy: {name} failed (command above{f', log {log_file}' if log_file else ''}); "
-                           "rerun to resume")
+    harness.log("accuracy", text)
 
 
 # ----------------------------------------------------------------------------------------------- metrics
@@ -209,14 +190,8 @@ def write_full_label_dataset(cohort: Path, raw_root: Path, dataset_id: int, name
     return final
 
 
-def preprocessed_complete(folder: Path, num_training: int) -> bool:
-    data = folder / "nnUNetPlans_3d_fullres"
-    return (folder / "nnUNetPlans.json").is_file() and data.is_dir() and len(list(data.glob("*.pkl"))) == num_training
-
-
 def prepare_seed(seed: int, args, env: dict, ids: dict[str, int]) -> dict[str, Path]:
     """Cohort, both raw datasets, preprocessing and the small configuration of one seed; {kind: raw dataset}."""
-    raw_root, pre_root = Path(env["nnUNet_raw"]), Path(env["nnUNet_preprocessed"])
     cohort = args.work / f"cohort_seed{seed}"
     if not (cohort / "cohort.json").is_file():
         log(f"seed {seed}: building the cohort in {cohort}")
@@ -224,48 +199,36 @@ def prepare_seed(seed: int, args, env: dict, ids: dict[str, int]) -> dict[str, P
                      overwrite=True)
     classes = list(TARGETS[args.target])
     name = f"Atlas{args.target.capitalize()}Seed{seed}"
-    raws = {"clicks": raw_root / f"Dataset{ids['clicks']:03d}_{name}Clicks",
-            "full": raw_root / f"Dataset{ids['full']:03d}_{name}Full"}
-    if not (raws["clicks"] / "dataset.json").is_file():
-        run(env, "paseg_convert", "-i", cohort / "train/images", "-a", cohort / "train/clicks", "--gt",
-            cohort / "train/labels", "--images_ts", cohort / "test/images", "--labels_ts", cohort / "test/labels",
-            "-d", ids["clicks"], "-n", raws["clicks"].name.split("_", 1)[1], "--classes", *classes,
-            "--channel_names", "T1", "-np", args.np)
+    raws = {"clicks": harness.convert_clicks(env, cohort, ids["clicks"], f"{name}Clicks", classes, args.np,
+                                             prefix="accuracy"),
+            "full": Path(env["nnUNet_raw"]) / f"Dataset{ids['full']:03d}_{name}Full"}
     if not (raws["full"] / "dataset.json").is_file():
-        write_full_label_dataset(cohort, raw_root, ids["full"], raws["full"].name.split("_", 1)[1], classes)
+        write_full_label_dataset(cohort, Path(env["nnUNet_raw"]), ids["full"], f"{name}Full", classes)
     for kind, raw in raws.items():
-        if not preprocessed_complete(pre_root / raw.name, args.n_train):
-            run(env, "nnUNetv2_plan_and_preprocess", "-d", ids[kind], "-c", "3d_fullres", "-np", min(2, args.np),
-                "--verify_dataset_integrity")
-        if args.configuration == "3d_small":
-            run(env, "paseg_add_small_plans", "-d", ids[kind], "--max_features", args.max_features)
+        harness.plan_and_preprocess(env, ids[kind], raw, args.np, args.configuration, args.max_features,
+                                    prefix="accuracy")
     return raws
 
 
 def fold_dir_of(env: dict, raw: Path, trainer: str, configuration: str) -> Path:
-    return Path(env["nnUNet_results"]) / raw.name / f"{trainer}_budget__nnUNetPlans__{configuration}" / "fold_all"
+    return harness.fold_dir(env, raw.name, f"{trainer}_budget", configuration)
 
 
 def train_and_predict(seed: int, method: Method, raw: Path, args, env: dict) -> Path:
     """Train (or resume, or skip) one method and predict the test images; returns the prediction folder."""
     trainer = f"{method.trainer}_budget"
-    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
     logs = args.work / "logs"
     logs.mkdir(exist_ok=True)
     log_file = logs / f"seed{seed}_{method.trainer}.txt"
+    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
     if not (fold_dir / "checkpoint_final.pth").is_file():
-        resume = ["--c"] if (fold_dir / "checkpoint_latest.pth").is_file() else []
         t0 = time.time()
-        run(env, "nnUNetv2_train", raw.name.split("_")[0][len("Dataset"):], args.configuration, "all", "-tr",
-            trainer, "-device", args.device, *resume, log_file=log_file)
+        resumed = harness.train(env, raw.name, trainer, args.configuration, args.device, log_file, prefix="accuracy")
         (fold_dir / "benchmark_time.json").write_text(json.dumps({"train_seconds": time.time() - t0,
-                                                                  "resumed": bool(resume), "jobs": args.jobs}))
+                                                                  "resumed": resumed, "jobs": args.jobs}))
     pred_dir = args.work / "predictions" / f"seed{seed}" / method.trainer
-    expected = {p.name.replace("_0000.nii.gz", ".nii.gz") for p in (raw / "imagesTs").glob("*_0000.nii.gz")}
-    if not pred_dir.is_dir() or not expected <= {p.name for p in pred_dir.glob("*.nii.gz")}:
-        run(env, "nnUNetv2_predict", "-i", raw / "imagesTs", "-o", pred_dir, "-d", raw.name, "-c", args.configuration,
-            "-f", "all", "-tr", trainer, "-device", args.device, "-npp", 1, "-nps", 1, "--continue_prediction",
-            log_file=log_file)
+    harness.predict(env, raw / "imagesTs", pred_dir, raw.name, trainer, args.configuration, args.device, log_file,
+                    prefix="accuracy")
     return pred_dir
 
 
@@ -554,7 +517,7 @@ def schedule(seeds: list[int], methods: dict[str, Method], raws_per_seed: dict, 
                 try:
                     future.result()
                     done.add(key)
-                except RuntimeError as error:
+                except RunFailed as error:
                     log(f"seed {key[0]}: {key[1]} failed: {error}")
                     failed.add(key)
     not_run = sorted(set((s, m.trainer) for s in seeds for m in methods.values()) - done - failed)
@@ -574,8 +537,9 @@ def main() -> None:
     parser.add_argument("--n_test", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--iterations", type=int, default=50, help="iterations per epoch")
-    parser.add_argument("--max_features", type=int, default=32,
-                        help="width of the widest stage of 3d_small (paseg_add_small_plans; default 32)")
+    parser.add_argument("--max_features", type=int, default=harness.SMALL_MAX_FEATURES,
+                        help=f"width of the widest stage of 3d_small (paseg_add_small_plans; default "
+                             f"{harness.SMALL_MAX_FEATURES})")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     parser.add_argument("--configuration", help="default: 3d_small on cpu, 3d_fullres (nnU-Net's network) on cuda")
     parser.add_argument("--methods", nargs="*", choices=list(MAIN_METHODS), default=list(MAIN_METHODS),
@@ -609,16 +573,8 @@ def main() -> None:
                 methods[key] = MAIN_METHODS.get(key) or variant_method(need)
                 trainers.add(need)
 
-    env = dict(os.environ)
-    for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        env[key] = str(args.work / key)  # its own folders: dataset ids cannot collide with a user's datasets
-        Path(env[key]).mkdir(parents=True, exist_ok=True)
-    env["nnUNet_extTrainer"] = os.pathsep.join(filter(None, [str(BUDGET_TRAINERS), env.get("nnUNet_extTrainer")]))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    cores_per_job = max(1, (os.cpu_count() or 2) // args.jobs)
-    env.setdefault("nnUNet_n_proc_DA", str(max(1, min(8, cores_per_job // 2))))
-    env.setdefault("PASEG_TORCH_THREADS", str(max(1, cores_per_job - int(env["nnUNet_n_proc_DA"]))))
-    env["PASEG_BUDGET_EPOCHS"], env["PASEG_BUDGET_ITERATIONS"] = str(args.epochs), str(args.iterations)
+    # its own nnU-Net folders: dataset ids cannot collide with a user's datasets
+    env = harness.nnunet_environment(args.work, args.epochs, args.iterations, args.jobs)
     classes = list(TARGETS[args.target])
     budget = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
               "iterations": args.iterations, "configuration": args.configuration,

@@ -48,7 +48,8 @@ def measure(dataset: str, configuration: str, trainer_name: str, patch: int, dev
     if any(patch % t for t in total):
         raise SystemExit(f"patch {patch}^3: the network's total stride {total} does not divide it")
     batch_size = trainer.configuration_manager.batch_size
-    channels = trainer.num_input_channels
+    # the clean guide, where the trainer's pipeline carries one, is one more channel of the batch
+    channels = trainer.num_input_channels + int(getattr(trainer, "guide_in_batch", False))
     num_classes = trainer.label_manager.num_segmentation_heads
     generator = torch.Generator().manual_seed(0)
     data = torch.randn(batch_size, channels, patch, patch, patch, generator=generator)
@@ -102,7 +103,7 @@ def gib(n: float) -> str:
 
 
 def table(rows: list[dict], device: str) -> str:
-    lines = [f"| patch | batch | step s | peak RSS | step RSS rise |" + (" CUDA peak | CUDA step |" if device == "cuda"
+    lines = ["| patch | batch | step s | peak RSS | step RSS rise |" + (" CUDA peak | CUDA step |" if device == "cuda"
                                                                              else ""),
              "|---|---|---|---|---|" + ("---|---|" if device == "cuda" else "")]
     for r in rows:

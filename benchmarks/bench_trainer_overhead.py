@@ -26,7 +26,9 @@ from pathlib import Path
 def time_train_steps(trainers: dict, batches: list[dict], warmup: int, device_type: str) -> dict[str, list[float]]:
     """Seconds per ``train_step`` for each trainer on ``batches`` (the first ``warmup`` are run, not timed).
 
-    Each step gets its own copy of the batch, so no trainer sees another's in-place changes.
+    Each step gets its own copy of the batch, so no trainer sees another's in-place changes. A trainer whose
+    pipeline carries a clean guide image as the last channel (``guide_in_batch``) gets the batch's channel mean there,
+    which costs the same.
     """
     import torch
 
@@ -37,7 +39,10 @@ def time_train_steps(trainers: dict, batches: list[dict], warmup: int, device_ty
     seconds: dict[str, list[float]] = {name: [] for name in trainers}
     for i, batch in enumerate(batches):
         for name, trainer in trainers.items():
-            fresh = {"data": batch["data"].clone(), "target": [t.clone() for t in batch["target"]]
+            data = batch["data"].clone()
+            if getattr(trainer, "guide_in_batch", False):
+                data = torch.cat([data, data.mean(1, keepdim=True)], 1)
+            fresh = {"data": data, "target": [t.clone() for t in batch["target"]]
                      if isinstance(batch["target"], list) else batch["target"].clone()}
             sync()
             start = time.perf_counter()

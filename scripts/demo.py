@@ -7,11 +7,11 @@ Steps, each printed as it runs and skipped when its result is already there (``-
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
 2. ``paseg_convert``: geodesic pseudo-labels with nnU-Net's ignore label, and their quality against the full labels;
-3. ``nnUNetv2_plan_and_preprocess``; 4. ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
-5. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
-   benchmarks/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
-6. ``nnUNetv2_predict`` on the test images; 7. ``nnUNetv2_evaluate_folder`` against their full labels;
-8. overlay PNGs (image, clicks, pseudo-label, prediction, truth) of a few cases.
+3. ``nnUNetv2_plan_and_preprocess`` and, on the CPU, ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
+4. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
+   nnunetv2_paseg/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
+5. ``nnUNetv2_predict`` on the test images; 6. ``nnUNetv2_evaluate_folder`` against their full labels;
+7. overlay PNGs (image, clicks, pseudo-label, prediction, truth) of a few cases.
 The last line printed is ``mean Dice: X.XXX`` (test set, foreground classes).
 
 nnUNet_raw / nnUNet_preprocessed / nnUNet_results default to subfolders of the output folder unless set.
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,43 +29,16 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-BUDGET_TRAINERS = REPO / "benchmarks" / "trainers"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: benchmarks.harness
+from benchmarks.harness import (REPO, SMALL_MAX_FEATURES, RunFailed, convert_clicks, fold_dir,  # noqa: E402
+                                nnunet_environment, plan_and_preprocess, predict, run, train)
+
 TRAINER = "nnUNetTrainerPASeg_budget"
-STEPS = 8
+STEPS = 7
 
 
 def step(n: int, text: str) -> None:
     print(f"\n[demo {n}/{STEPS}] {text}", flush=True)
-
-
-def run(env: dict, name: str, *args: str | os.PathLike) -> None:
-    """Run a console script of this environment, its output streaming to the terminal."""
-    cmd = [str(BIN / name), *map(str, args)]
-    print("$ " + " ".join([name, *map(str, args)]), flush=True)
-    if subprocess.run(cmd, env=env).returncode != 0:
-        sys.exit(f"demo: {name} failed (command above); fix the cause and rerun: finished steps are skipped")
-
-
-def environment(out: Path, epochs: int, iterations: int) -> dict:
-    env = dict(os.environ)
-    for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        env.setdefault(key, str(out / key))
-        Path(env[key]).mkdir(parents=True, exist_ok=True)
-    env["nnUNet_extTrainer"] = os.pathsep.join(filter(None, [str(BUDGET_TRAINERS), env.get("nnUNet_extTrainer")]))
-    # The working tree's code, not an older installed copy (as in the tests).
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    # nnU-Net's default data-augmentation worker count is sized for GPU servers.
-    env.setdefault("nnUNet_n_proc_DA", str(max(1, min(8, (os.cpu_count() or 2) // 2))))
-    env.setdefault("PASEG_TORCH_THREADS", str(max(1, (os.cpu_count() or 2) - int(env["nnUNet_n_proc_DA"]))))
-    env["PASEG_BUDGET_EPOCHS"], env["PASEG_BUDGET_ITERATIONS"] = str(epochs), str(iterations)
-    return env
-
-
-def preprocessed_complete(folder: Path, configuration_dir: str, num_training: int) -> bool:
-    data = folder / configuration_dir
-    return (folder / "nnUNetPlans.json").is_file() and data.is_dir() and len(list(data.glob("*.pkl"))) == num_training
 
 
 def slice_through(truth: np.ndarray) -> int:
@@ -122,6 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=24, help="training epochs (default 24)")
     parser.add_argument("--iterations", type=int, default=50, help="iterations per epoch (default 50)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
+    parser.add_argument("--max_features", type=int, default=SMALL_MAX_FEATURES,
+                        help=f"on the CPU, width of the widest stage of the small network (default {SMALL_MAX_FEATURES})")
     parser.add_argument("-np", "--num_processes", type=int, default=min(4, os.cpu_count() or 1))
     parser.add_argument("--examples", type=int, default=3, help="overlay PNGs of this many training and test cases")
     args = parser.parse_args(argv)
@@ -130,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    env = environment(out, args.epochs, args.iterations)
+    env = nnunet_environment(out, args.epochs, args.iterations, own_folders=False)
     if args.device is None:
         import torch
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -151,67 +125,48 @@ def main(argv: list[str] | None = None) -> None:
     if (cohort / "cohort.json").is_file():
         print("already built")
     else:
-        run(env, "paseg_build_atlas_cohort", "-o", cohort, "-np", np_)
+        run(env, "paseg_build_atlas_cohort", "-o", cohort, "-np", np_, prefix="demo")
     timed("cohort", t0)
 
     t0 = time.time()
     step(2, f"clicks -> geodesic pseudo-labels -> {raw}")
-    if (raw / "dataset.json").is_file():
-        print("already converted")
-    else:
-        run(env, "paseg_convert", "-i", cohort / "train/images", "-a", cohort / "train/clicks",
-            "--gt", cohort / "train/labels", "--images_ts", cohort / "test/images", "--labels_ts", cohort / "test/labels",
-            "-d", args.dataset_id, "-n", name, "--classes", "lateral_ventricles", "--channel_names", "T1", "-np", np_)
-    num_training = json.loads((raw / "dataset.json").read_text())["numTraining"]
+    convert_clicks(env, cohort, args.dataset_id, name, ["lateral_ventricles"], args.num_processes, prefix="demo")
     timed("convert", t0)
 
     t0 = time.time()
-    step(3, "nnU-Net planning and preprocessing")
-    if preprocessed_complete(preprocessed, "nnUNetPlans_3d_fullres", num_training):
-        print("already preprocessed")
-    else:
-        run(env, "nnUNetv2_plan_and_preprocess", "-d", args.dataset_id, "-c", "3d_fullres", "-np",
-            str(min(2, args.num_processes)), "--verify_dataset_integrity")
+    step(3, f"nnU-Net planning and preprocessing, configuration {configuration}")
+    plan_and_preprocess(env, args.dataset_id, raw, args.num_processes, configuration, args.max_features,
+                        prefix="demo")
     timed("plan_and_preprocess", t0)
 
-    step(4, f"configuration {configuration}")
-    if configuration == "3d_small":
-        run(env, "paseg_add_small_plans", "-d", args.dataset_id)
-
     t0 = time.time()
-    step(5, f"training {TRAINER} on {args.device}: {args.epochs} epochs x {args.iterations} iterations")
-    fold_dir = Path(env["nnUNet_results"]) / dataset / f"{TRAINER}__nnUNetPlans__{configuration}" / "fold_all"
-    if (fold_dir / "checkpoint_final.pth").is_file():
-        print("already trained")
-    else:
-        resume = ["--c"] if (fold_dir / "checkpoint_latest.pth").is_file() else []
-        run(env, "nnUNetv2_train", args.dataset_id, configuration, "all", "-tr", TRAINER, "-device", args.device, *resume)
+    step(4, f"training {TRAINER} on {args.device}: {args.epochs} epochs x {args.iterations} iterations")
+    train(env, dataset, TRAINER, configuration, args.device, prefix="demo")
+    fold = fold_dir(env, dataset, TRAINER, configuration)
     timed("train", t0)
 
     t0 = time.time()
-    step(6, "predicting the test images (and a few training images, for the overlays)")
+    step(5, "predicting the test images (and a few training images, for the overlays)")
     examples = out / "example_inputs"
     train_cases = sorted(p.name[: -len(".nii.gz")] for p in (raw / "labelsTr").glob("*.nii.gz"))[: args.examples]
     examples.mkdir(exist_ok=True)
     for case in train_cases:
         shutil.copy(raw / "imagesTr" / f"{case}_0000.nii.gz", examples)
-    predict = ["-d", args.dataset_id, "-c", configuration, "-f", "all", "-tr", TRAINER, "-device", args.device,
-               "-npp", "1", "-nps", "1", "--continue_prediction"]
-    run(env, "nnUNetv2_predict", "-i", raw / "imagesTs", "-o", out / "predictions", *predict)
-    run(env, "nnUNetv2_predict", "-i", examples, "-o", out / "predictions_train", *predict)
+    predict(env, raw / "imagesTs", out / "predictions", dataset, TRAINER, configuration, args.device, prefix="demo")
+    predict(env, examples, out / "predictions_train", dataset, TRAINER, configuration, args.device, prefix="demo")
     timed("predict", t0)
 
-    step(7, "evaluating the test predictions against the full labels")
+    step(6, "evaluating the test predictions against the full labels")
     summary_file = out / "predictions" / "summary.json"
     run(env, "nnUNetv2_evaluate_folder", raw / "labelsTs", out / "predictions", "-djfile", raw / "dataset.json",
-        "-pfile", preprocessed / "nnUNetPlans.json", "-o", summary_file, "-np", np_)
+        "-pfile", preprocessed / "nnUNetPlans.json", "-o", summary_file, "-np", np_, prefix="demo")
     summary = json.loads(summary_file.read_text())
     dice = {Path(row["prediction_file"]).name[: -len(".nii.gz")]: row["metrics"]["1"]["Dice"]
             for row in summary["metric_per_case"]}
     mean_dice = summary["foreground_mean"]["Dice"]
     predicted_nothing = all(row["metrics"]["1"]["n_pred"] == 0 for row in summary["metric_per_case"])
 
-    step(8, f"overlays -> {out / 'overlays'}")
+    step(7, f"overlays -> {out / 'overlays'}")
     overlays = out / "overlays"
     overlays.mkdir(exist_ok=True)
     for case in train_cases:
@@ -238,9 +193,12 @@ def main(argv: list[str] | None = None) -> None:
     if predicted_nothing:
         print(f"note: the model predicted no foreground on any test case. With {args.epochs} x {args.iterations} "
               "iterations the network sometimes has not yet found the small labelled foreground (its pseudo Dice "
-              f"in the training log in {fold_dir} stays 0). Rerun with more epochs, e.g. --fresh --epochs 48.")
+              f"in the training log in {fold} stays 0). Rerun with more epochs, e.g. --fresh --epochs 48.")
     print(f"mean Dice: {mean_dice:.3f}")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except RunFailed as error:
+        sys.exit(f"demo: {error}")

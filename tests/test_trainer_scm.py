@@ -17,9 +17,10 @@ from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import Dow
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 
 from nnunetv2_paseg.losses import cross_distillation_loss
-from nnunetv2_paseg.trainers.paseg_aux import PLAIN_UNET, RESENC_UNET, auxiliary_architecture
-from nnunetv2_paseg.trainers.scm import (downsample_like, frozen_copy, hard_pseudo_labels, is_refresh_epoch,
-                                         load_full_network, refresh_snapshot, stage1_checkpoint)
+from nnunetv2_paseg.trainers.paseg_aux import (PLAIN_UNET, RESENC_UNET, auxiliary_architecture,
+                                               resenc_preset_blocks)
+from nnunetv2_paseg.trainers.scm import (downsample_like, ema_update, frozen_copy, hard_pseudo_labels,
+                                         is_refresh_epoch, load_full_network, refresh_snapshot, stage1_checkpoint)
 from tests.conftest import run_cli
 from tests.synthetic import ellipsoid_case
 
@@ -142,6 +143,25 @@ def test_snapshot_changes_exactly_at_refresh_epochs():
         assert not torch.equal(weights(snapshot), weights(network))
 
 
+def test_ema_snapshot_is_the_moving_average_of_the_weights():
+    torch.manual_seed(4)
+    network = build(PLAIN_UNET, plain_kwargs())
+    snapshot = frozen_copy(network)
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1)
+    x, decay = torch.randn(1, 1, 8, 8, 8), 0.9
+    expected = [p.detach().clone() for p in network.parameters()]
+    for _ in range(3):
+        optimizer.zero_grad()
+        network(x)[0].square().mean().backward()
+        optimizer.step()
+        ema_update(snapshot, network, decay)
+        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, network.parameters())]
+    for ema, value, current in zip(snapshot.parameters(), expected, network.parameters()):
+        assert torch.allclose(ema, value, atol=1e-6)
+    assert not all(torch.equal(e, c) for e, c in zip(snapshot.parameters(), network.parameters()))
+    assert not any(p.requires_grad for p in snapshot.parameters())
+
+
 def test_snapshots_and_stage1_weights_pass_through_ddp_and_compile_wrappers(tmp_path, monkeypatch):
     """The trainer's networks are DDP(torch.compile(net)) under -num_gpus N with nnUNet_compile; snapshots, stage-1
     loading and checkpoints must see the plain network's key names. A one-process gloo group gives a real DDP."""
@@ -189,6 +209,17 @@ def test_auxiliary_architecture_swaps_the_family_and_keeps_the_stages():
     assert [o.shape for o in primary(x)] == [o.shape for o in auxiliary(x)]
     with pytest.raises(ValueError, match="no auxiliary architecture"):
         auxiliary_architecture("my.own.Net", kwargs)
+
+
+def test_auxiliary_architecture_at_nnunet_preset_depth():
+    assert resenc_preset_blocks(4) == [1, 3, 4, 6] and resenc_preset_blocks(6) == [1, 3, 4, 6, 6, 6]
+    kwargs = plain_kwargs(n_stages=3)
+    arch, aux = auxiliary_architecture(PLAIN_UNET, kwargs, resenc_preset_blocks(3))
+    assert arch == RESENC_UNET and aux["n_blocks_per_stage"] == [1, 3, 4]
+    x = torch.randn(1, 1, 16, 16, 16)
+    assert [o.shape for o in build(arch, aux)(x)] == [o.shape for o in build(PLAIN_UNET, kwargs)(x)]
+    with pytest.raises(ValueError, match="for each of the 3 stages"):
+        auxiliary_architecture(PLAIN_UNET, kwargs, [1, 3])
 
 
 def test_auxiliary_network_costs_about_as_much_as_the_primary():

@@ -1,4 +1,6 @@
 """PA-Seg nnU-Net trainers. Every public class here is found by ``nnUNetv2_train -tr NAME``."""
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2_paseg.trainers.budget import budget_trainers
 from nnunetv2_paseg.trainers.paseg import (nnUNetTrainerPASeg, nnUNetTrainerPASeg_50epochs,
                                            nnUNetTrainerPASeg_100epochs, nnUNetTrainerPASeg_300epochs,
                                            nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_cleanGuide,
@@ -23,3 +25,8 @@ __all__ = ["nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_n
            "nnUNetTrainerSCM", "nnUNetTrainerSCM_emaTeacher", "nnUNetTrainerSCM_presetDepthAux",
            "nnUNetTrainerSCM_presetDepthAuxEmaTeacher", "nnUNetTrainerSCM_pureSnapshot", "nnUNetTrainerSCM_50epochs",
            "nnUNetTrainerSCM_100epochs"]
+
+# NAME_budget for nnUNetTrainer and each trainer above (the demo's and the benchmarks' fixed schedules).
+_BUDGET = budget_trainers([nnUNetTrainer] + [globals()[name] for name in __all__])
+globals().update(_BUDGET)
+__all__ += list(_BUDGET)

@@ -1,20 +1,18 @@
-"""Fixed-budget schedules for the demo and the accuracy benchmark, found by nnU-Net through nnUNet_extTrainer.
+"""Fixed-budget versions of the trainers, for CPU demos and benchmarks: ``NAME_budget`` for nnUNetTrainer and
+every trainer of this package (like nnU-Net's ``nnUNetTrainer_5epochs``, a short schedule as a subclass).
 
-Every trainer compared gets the same schedule: ``PASEG_BUDGET_EPOCHS`` epochs (default 24) of
-``PASEG_BUDGET_ITERATIONS`` iterations (default 50). nnU-Net's final validation is skipped: these runs train on all
-cases (fold ``all``) and are evaluated on the held-out test set instead. ``PASEG_TORCH_THREADS`` (CPU only) sets
-torch's thread count.
-
-``NAME_budget`` exists for nnUNetTrainer and for every trainer that ``nnunetv2_paseg`` exports (its variants
-included). An SCM budget trainer starts from the checkpoints of the budget versions of its stage-1 trainers, of the
-same dataset, plans and fold.
+Each runs ``PASEG_BUDGET_EPOCHS`` epochs (default 24) of ``PASEG_BUDGET_ITERATIONS`` iterations (default 50), with a
+tenth as many validation iterations, and skips nnU-Net's final validation (the demo and the benchmark train on all
+cases, fold ``all``, and evaluate on a held-out test set). On the CPU, ``PASEG_TORCH_THREADS`` sets torch's thread
+count. An SCM budget trainer starts from the checkpoints of the budget versions of its stage-1 trainers.
 """
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable
 
 import torch
 
-import nnunetv2_paseg.trainers as paseg_trainers
-from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
 
 
@@ -38,13 +36,14 @@ class _Budget:
 
 def budget_trainer(base: type) -> type:
     """``base`` on the fixed budget, named ``<base name>_budget``."""
-    attributes = {"__doc__": f"{base.__name__} on the fixed budget of benchmarks/trainers/budget.py.",
-                  "__module__": __name__}
+    attributes = {"__doc__": f"{base.__name__} on the fixed budget of nnunetv2_paseg.trainers.budget.",
+                  "__module__": __name__, "__qualname__": f"{base.__name__}_budget"}
     if issubclass(base, nnUNetTrainerSCM):
         attributes["primary_stage1_trainer"] = base.primary_stage1_trainer + "_budget"
         attributes["aux_stage1_trainer"] = base.aux_stage1_trainer + "_budget"
     return type(f"{base.__name__}_budget", (_Budget, base), attributes)
 
 
-for _base in [nnUNetTrainer] + [getattr(paseg_trainers, name) for name in paseg_trainers.__all__]:
-    globals()[f"{_base.__name__}_budget"] = budget_trainer(_base)
+def budget_trainers(bases: Iterable[type]) -> dict[str, type]:
+    """{name: class} of the budget version of each of ``bases``."""
+    return {f"{base.__name__}_budget": budget_trainer(base) for base in bases}
