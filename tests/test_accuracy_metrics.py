@@ -37,3 +37,40 @@ def test_hd95_of_empty_masks() -> None:
     empty = np.zeros_like(truth)
     assert math.isnan(accuracy.hd95(empty, truth, (1, 1, 1)))
     assert accuracy.hd95(empty, empty, (1, 1, 1)) == 0.0
+
+
+def test_precision_and_recall_pool_the_voxels_of_all_cases() -> None:
+    truth = _box((10, 10, 10), (0, 0, 0), (4, 10, 10))  # 400 voxels
+    half = _box((10, 10, 10), (0, 0, 0), (2, 10, 10))  # 200 of them
+    leaking = _box((10, 10, 10), (0, 0, 0), (8, 10, 10))  # all 400 and 400 more
+    scores = {"a": {"1": {"Dice": accuracy.dice(half, truth), "HD95": 1.0, "tp": 200, "fp": 0, "fn": 200}},
+              "b": {"1": {"Dice": accuracy.dice(leaking, truth), "HD95": 3.0, "tp": 400, "fp": 400, "fn": 0}},
+              "c": {"1": {"Dice": 0.0, "HD95": math.nan, "tp": 0, "fp": 0, "fn": 400}}}
+    summary = accuracy.summarise_run(scores, ["thing"])["thing"]
+    assert summary["precision"] == pytest.approx(600 / 1000) and summary["recall"] == pytest.approx(600 / 1200)
+    assert summary["Dice"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+    assert summary["HD95"] == pytest.approx(2.0) and summary["cases_not_predicted"] == 1
+
+
+def test_every_run_is_recorded_once(tmp_path) -> None:
+    runs = tmp_path / "results" / "runs.jsonl"
+    first, second = {"run": "a@1", "mean_dice": 0.5}, {"run": "a@2", "mean_dice": 0.6}
+    for record in (first, first, second, first):
+        accuracy.append_record(record, runs)
+    assert [line for line in runs.read_text().splitlines()] == ['{"run": "a@1", "mean_dice": 0.5}',
+                                                                 '{"run": "a@2", "mean_dice": 0.6}']
+
+
+def test_targets_are_judged_on_the_mean_over_seeds() -> None:
+    def entry(dice: float, hd: float, found: bool = True) -> dict:
+        return {"mean_dice": {"mean": dice}, "classes": {"c": {"HD95": {"mean": hd}}},
+                "found_foreground_every_run": found}
+
+    names = {"full": "F", "pce": "P", "paseg": "S", "scm": "M"}
+    summary = {"F": entry(0.88, 2.0), "P": entry(0.69, 9.0), "S": entry(0.76, 8.0), "M": entry(0.77, 7.0)}
+    checks = accuracy.targets(summary, names, second_target=False)
+    assert all(check.endswith(": met") for check in checks) and len(checks) == 5
+    summary["S"] = entry(0.72, 10.0, found=False)
+    assert [c.rsplit(": ", 1)[1] for c in accuracy.targets(summary, names, second_target=False)] == \
+        ["missed", "missed", "missed", "met", "missed"]
+    assert accuracy.targets(summary, names, second_target=True)[0].endswith(": met")  # 0.72 >= 0.69
