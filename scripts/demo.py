@@ -6,7 +6,8 @@ Steps, each printed as it runs and skipped when its result is already there (``-
 1. a cohort of real brain MRI with real labels (``paseg_build_atlas_cohort``: the lateral ventricles, 24 training
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
-2. ``paseg_convert``: geodesic pseudo-labels with nnU-Net's ignore label, and their quality against the full labels;
+2. ``paseg_convert --preview``: geodesic pseudo-labels with nnU-Net's ignore label, their quality against the full
+   labels, and pictures of them (``previews/CASE.png`` and ``previews/overview.png`` in the dataset folder);
 3. ``nnUNetv2_plan_and_preprocess``; 4. ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
 5. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
    benchmarks/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         run(env, "paseg_convert", "-i", cohort / "train/images", "-a", cohort / "train/clicks",
             "--gt", cohort / "train/labels", "--images_ts", cohort / "test/images", "--labels_ts", cohort / "test/labels",
-            "-d", args.dataset_id, "-n", name, "--classes", "lateral_ventricles", "--channel_names", "T1", "-np", np_)
+            "-d", args.dataset_id, "-n", name, "--classes", "lateral_ventricles", "--channel_names", "T1", "-np", np_,
+            "--preview")
     num_training = json.loads((raw / "dataset.json").read_text())["numTraining"]
     timed("convert", t0)
 
@@ -228,6 +230,8 @@ def main(argv: list[str] | None = None) -> None:
                 [("image", None), ("prediction", read(out / "predictions" / f"{case}.nii.gz")), ("truth", truth)],
                 None, 1)
     print("\n".join(str(p) for p in sorted(overlays.glob("*.png"))))
+    if (raw / "previews" / "overview.png").is_file():
+        print(f"pseudo-labels of all training cases: {raw / 'previews' / 'overview.png'}")
 
     quality = json.loads((raw / "pseudo_label_quality.json").read_text())["summary"]
     print("\npseudo-labels of the training cases (mean): "
