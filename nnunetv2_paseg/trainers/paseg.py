@@ -71,7 +71,7 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
     runs from the next epoch on. Both regularisers are minimised by a confident constant prediction, and a network
     that has not yet found a small foreground is pushed there and stays (measured on the atlas cohort's
     ventricles with 12 x 30 iterations: every variant with the CRF on from epoch 0, even at w_crf = 0.1, predicted
-    only background; see README). The start is derived from the logged pseudo-Dice, so ``--c``
+    only background; see docs/experiments.md). The start is derived from the logged pseudo-Dice, so ``--c``
     resumes it.
 
     Hyperparameters (set in ``__init__``; variants override them there, nnU-Net style):
