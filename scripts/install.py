@@ -57,6 +57,15 @@ def ext_trainer_folder() -> Path:
     return Path(metadata.distribution("nnunetv2-paseg").locate_file("nnunetv2_paseg/nnunet_shim")).resolve()
 
 
+def shim_origin() -> str | None:
+    """The file of the shim that nnU-Net's trainer look-up imports, if that look-up can reach it."""
+    try:
+        spec = importlib.util.find_spec(SHIM_MODULE)
+    except ImportError:  # a parent package (nnunetv2, ...) is missing
+        return None
+    return None if spec is None else spec.origin
+
+
 def main(pip_args: list[str]) -> None:
     site = site_packages()
     with_shim = nnunet_is_regular_install(site)
@@ -66,15 +75,18 @@ def main(pip_args: list[str]) -> None:
     print(f"[install] installing nnunetv2-paseg into {site}", flush=True)
     subprocess.run(cmd, env=env, check=True)
     importlib.invalidate_caches()  # pip changed site-packages after this process listed it
-    if with_shim:
-        print(f"[install] nnU-Net finds the PA-Seg trainers through {importlib.util.find_spec(SHIM_MODULE).origin}")
-        return
-    if not (site / "nnunetv2" / "__init__.py").exists() and (site / "nnunetv2").is_dir():
+    if not with_shim and (site / "nnunetv2").is_dir() and not (site / "nnunetv2" / "__init__.py").exists():
         for path in remove_empty_folders(site / "nnunetv2"):
             print(f"[install] removed {path}, an empty folder left by an earlier install's shim")
-    print(f"[install] nnunetv2 is imported from {Path(importlib.util.find_spec('nnunetv2').origin).parent} (an "
-          f"editable install), whose trainer folder nnunetv2-paseg does not write into. For nnUNetv2_train / "
-          f"nnUNetv2_predict to find the PA-Seg trainers, add to your shell's start-up file:\n"
+    origin = shim_origin()
+    if origin is not None:
+        print(f"[install] nnU-Net finds the PA-Seg trainers through {origin}")
+        return
+    nnunet = importlib.util.find_spec("nnunetv2")
+    where = Path(nnunet.origin).parent if nnunet is not None and nnunet.origin else "outside site-packages"
+    print(f"[install] nnunetv2 is imported from {where} (an editable install, or PYTHONPATH), whose trainer folder "
+          f"nnunetv2-paseg does not write into. For nnUNetv2_train / nnUNetv2_predict to find the PA-Seg trainers, "
+          f"add to your shell's start-up file:\n"
           f"export nnUNet_extTrainer={ext_trainer_folder()}${{nnUNet_extTrainer:+{os.pathsep}$nnUNet_extTrainer}}")
 
 

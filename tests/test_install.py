@@ -213,6 +213,8 @@ def test_editable_nnunet_uses_nnunet_ext_trainer(scratch: ScratchEnv, installers
     assert not (scratch.site / "nnunetv2").exists()
     ext = output.split("export nnUNet_extTrainer=")[1].split("$")[0]
     assert Path(ext) == scratch.site / "nnunetv2_paseg" / "nnunet_shim"
+    readme_way = scratch.run("-c", "import nnunetv2_paseg.nnunet_shim as s; print(s.__path__[0])")  # as README says
+    assert Path(readme_way.stdout.split()[-1]) == Path(ext)
     result, _ = scratch.lookup(("nnUNetTrainerPASeg", None), ("nnUNetTrainer_5epochs", None),
                                ("nnUNetTrainerPASeg", ext), ("nnUNetTrainerSCM", ext))
     assert Path(result["nnunetv2"]) == source / "nnunetv2"
