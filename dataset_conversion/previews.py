@@ -36,6 +36,7 @@ OVERVIEW_MAX_SIDE = 6000  # pixels; tiles are shrunk by a whole factor until the
 
 
 def class_colour(label: int) -> tuple[float, float, float]:
+    """RGB of class ``label`` (1..K), the five colours in turn."""
     return CLASS_COLOURS[(label - 1) % len(CLASS_COLOURS)]
 
 
