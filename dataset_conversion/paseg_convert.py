@@ -1,7 +1,7 @@
 """``paseg_convert``: an nnU-Net v2 raw dataset of geodesic pseudo-labels from images and 7-click annotations.
 
     paseg_convert -i IMAGES_DIR -a ANNOTATIONS -d 501 -n Tumour [--gt MASKS_DIR]
-                  [--images_ts TEST_IMAGES_DIR [--labels_ts TEST_MASKS_DIR]] [-np 4]
+                  [--images_ts TEST_IMAGES_DIR [--labels_ts TEST_MASKS_DIR]] [-np 4] [--preview]
 
 IMAGES_DIR holds ``CASE_0000.ext``, ``CASE_0001.ext``, ... (one file per channel, named as in nnU-Net's
 imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click file per case, ``CASE.ext``
@@ -144,13 +144,13 @@ def convert_dataset(images_dir: str | Path, annotations: str | Path, dataset_id:
                     labels_ts_dir: str | Path | None = None, classes: Sequence[str] = ("foreground",),
                     object_classes: dict[int, int] | None = None, channel_names: Sequence[str] | None = None,
                     lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
-                    device: str | None = None, overwrite: bool = False) -> Path:
+                    device: str | None = None, overwrite: bool = False, preview: bool = False) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from ``paseg_convert``'s folders (module docstring); returns it."""
     train, test = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
     settings = LabelSettings(num_classes=len(classes), object_classes=object_classes, lamb=lamb,
                              threshold=threshold, device=device)
     return build_dataset(train, test, dataset_id, name, classes=classes, channel_names=channel_names,
-                         settings=settings, num_processes=num_processes, overwrite=overwrite,
+                         settings=settings, num_processes=num_processes, overwrite=overwrite, preview=preview,
                          description=f"Geodesic pseudo-labels from click annotations ({Path(annotations).name})")
 
 
@@ -206,6 +206,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--channel_names", nargs="+",
                         help="one name per channel (nnU-Net normalises 'CT' as CT, others by z-score); "
                              "default 'image' / 'channel0', 'channel1', ...")
+    parser.add_argument("--preview", action="store_true",
+                        help="also write previews/CASE.png (three slices through each object's foreground click: "
+                             "image, pseudo-label, clicks) and previews/overview.png (all cases) in the dataset")
     add_label_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -215,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run(convert_dataset, args.images_dir, args.annotations, args.dataset_id, args.name, gt_dir=args.gt_dir,
         images_ts_dir=args.images_ts_dir, labels_ts_dir=args.labels_ts_dir, classes=args.classes,
         object_classes=object_classes, channel_names=args.channel_names, lamb=args.lamb, threshold=args.threshold,
-        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite)
+        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite, preview=args.preview)
 
 
 if __name__ == "__main__":

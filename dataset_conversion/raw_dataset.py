@@ -18,6 +18,7 @@ The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) onl
                                                    ``nnUNetv2_evaluate_folder`` compares predictions to it)
                        dataset.json
                        pseudo_label_quality.json   when training cases have full labels
+                       previews/CASE.png, overview.png  with ``preview`` (``dataset_conversion.previews``)
 """
 from __future__ import annotations
 
@@ -286,8 +287,10 @@ def _copy_images(case: Case, folder: Path, ending: str) -> None:
         shutil.copyfile(path, folder / f"{case.name}_{channel:04d}{ending}")
 
 
-def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> dict | None:
-    """Check the case, copy the images, write the pseudo-label; returns the quality against the full label, if any.
+def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSettings,
+                          preview: bool = False) -> dict | None:
+    """Check the case, copy the images, write the pseudo-label (and its picture, with ``preview``); returns the
+    quality against the full label, if any.
 
     Every input is checked (ClickError) before anything is computed or written.
     """
@@ -299,6 +302,10 @@ def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSet
                                    source=f"case {case.name}")
     _write_label(pseudo, images[0], out / "labelsTr" / f"{case.name}{ending}")
     _copy_images(case, out / "imagesTr", ending)
+    if preview:
+        from dataset_conversion.previews import write_case_preview  # matplotlib: imported only when used
+
+        write_case_preview(out, case.name, array, images[0].GetSpacing()[::-1], objects, pseudo, settings.num_classes)
     if truth is None:
         return None
     quality = pseudo_label_quality(pseudo, truth, settings.num_classes + 1)
@@ -397,7 +404,7 @@ def _publish(tmp: Path, final: Path, replace: Iterable[Path]) -> None:
 
 
 def _convert_into(out: Path, train: Sequence[Case], test: Sequence[Case], ending: str, settings: LabelSettings,
-                  pool: ProcessPoolExecutor | None) -> list[dict]:
+                  pool: ProcessPoolExecutor | None, preview: bool = False) -> list[dict]:
     """Fill the dataset folder ``out``; returns the quality rows of the training cases that have full labels.
 
     DatasetInputError lists the problems of every case that has one (the caller removes ``out``).
@@ -405,8 +412,8 @@ def _convert_into(out: Path, train: Sequence[Case], test: Sequence[Case], ending
     subfolders = ["imagesTr", "labelsTr"] + ["imagesTs"] * bool(test) + ["labelsTs"] * any(c.truth for c in test)
     for sub in subfolders:
         (out / sub).mkdir()
-    rows = _in_workers(functools.partial(_named, convert_training_case, out=out, ending=ending, settings=settings),
-                       train, pool, "pseudo-labels")
+    rows = _in_workers(functools.partial(_named, convert_training_case, out=out, ending=ending, settings=settings,
+                                         preview=preview), train, pool, "pseudo-labels")
     rows += _in_workers(functools.partial(_named, copy_test_case, out=out, ending=ending, settings=settings), test,
                         pool, "test cases")
     problems = [r.message for r in rows if isinstance(r, Problem)]
@@ -429,13 +436,13 @@ def quality_summary(rows: Sequence[dict]) -> dict:
 def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, name: str, *,
                   classes: Sequence[str] = ("foreground",), channel_names: Sequence[str] | None = None,
                   settings: LabelSettings | None = None, num_processes: int = 1, overwrite: bool = False,
-                  description: str | None = None) -> Path:
+                  description: str | None = None, preview: bool = False) -> Path:
     """Write ``$nnUNet_raw/DatasetXXX_NAME`` from ``train`` (clicks -> pseudo-labels) and ``test`` cases.
 
     classes: names of classes 1..K (``settings.num_classes`` must be K). channel_names: one per image channel
     (default "image" for one channel, "channel0", ... for several); nnU-Net normalises a channel named "CT"
     with its CT scheme and others by z-score. An existing dataset with this id (any name) is an error unless
-    ``overwrite``. Returns the dataset folder.
+    ``overwrite``. ``preview``: also draw the pseudo-labels (``previews/``). Returns the dataset folder.
     """
     started = time.perf_counter()
     settings = settings or LabelSettings(num_classes=len(classes))
@@ -457,8 +464,12 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
         with _workers(num_processes, len(train) + len(test), settings.device) as pool:
             begun = time.perf_counter()
             tmp = _hidden_sibling(final, "partial")
-            rows = _convert_into(tmp, train, test, ending, settings, pool)
+            rows = _convert_into(tmp, train, test, ending, settings, pool, preview)
         labelled = time.perf_counter()
+        if preview:
+            from dataset_conversion.previews import write_overview
+
+            overview = write_overview(tmp, [case.name for case in train])
         generate_dataset_json(str(tmp), dict(enumerate(names)), labels, len(train), ending, dataset_name=folder_name,
                               description=description, license="as the source images",
                               converted_by="nnunetv2-paseg", numTest=len(test),
@@ -478,4 +489,7 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
     if rows:
         print(f"Pseudo-label quality against full labels ({final / QUALITY_REPORT}):")
         print(format_quality_table(rows))
+    if preview:
+        shown = final / overview.relative_to(tmp)
+        print(f"Pictures of the pseudo-labels: {shown.parent}/CASE.png; all cases on one sheet: {shown}")
     return final

@@ -6,7 +6,8 @@ Steps, each printed as it runs and skipped when its result is already there (``-
 1. a cohort of real brain MRI with real labels (``paseg_build_atlas_cohort``: the lateral ventricles, 24 training
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
-2. ``paseg_convert``: geodesic pseudo-labels with nnU-Net's ignore label, and their quality against the full labels;
+2. ``paseg_convert --preview``: geodesic pseudo-labels with nnU-Net's ignore label, their quality against the full
+   labels, and pictures of them (``previews/CASE.png`` and ``previews/overview.png`` in the dataset folder);
 3. ``nnUNetv2_plan_and_preprocess`` and, on the CPU, ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
 4. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
    nnunetv2_paseg/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.time()
     step(2, f"clicks -> geodesic pseudo-labels -> {raw}")
-    convert_clicks(env, cohort, args.dataset_id, name, ["lateral_ventricles"], args.num_processes, prefix="demo")
+    convert_clicks(env, cohort, args.dataset_id, name, ["lateral_ventricles"], args.num_processes, preview=True,
+                   prefix="demo")
     timed("convert", t0)
 
     t0 = time.time()
@@ -183,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
                 [("image", None), ("prediction", read(out / "predictions" / f"{case}.nii.gz")), ("truth", truth)],
                 None, 1)
     print("\n".join(str(p) for p in sorted(overlays.glob("*.png"))))
+    if (raw / "previews" / "overview.png").is_file():
+        print(f"pseudo-labels of all training cases: {raw / 'previews' / 'overview.png'}")
 
     quality = json.loads((raw / "pseudo_label_quality.json").read_text())["summary"]
     print("\npseudo-labels of the training cases (mean): "

@@ -39,8 +39,7 @@ if [ ! -e /usr/share/mricron/templates/ch2bet.nii.gz ] && [ -z "${PASEG_SKIP_APT
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mricron-data >/dev/null; } \
     || echo "[setup] mricron-data not installed; continuing with MNI152 only"
 fi
-# Not editable: the wheel places a shim module inside nnunetv2's trainer folder so that
-# nnUNetv2_train / nnUNetv2_predict find the PA-Seg trainers by name.
-echo "[setup] installing nnunetv2-paseg"
-"${pip[@]}" install -q --no-build-isolation "$root[test]"
+# A regular wheel (not editable); with nnU-Net's trainer-folder shim unless nnunetv2 is an editable install
+# (scripts/install.py says what to do then).
+"$venv/bin/python" "$root/scripts/install.py"
 "$venv/bin/python" -c "import nnunetv2, FastGeodis, nnunetv2_paseg; print('[setup] ok: nnunetv2', nnunetv2.__path__[0])"
