@@ -162,7 +162,8 @@ def training_facts(fold_dir: Path) -> dict:
     logging = torch.load(fold_dir / "checkpoint_final.pth", map_location="cpu", weights_only=False)["logging"]
     dice_curve = [float(np.nanmean(d)) if np.ndim(d) else float(d) for d in logging["mean_fg_dice"]]
     first_fg = next((e for e, d in enumerate(dice_curve) if d > 0), None)
-    ramp = logging.get("ramp")
+    regularised = any(k.startswith("train_") and k not in ("train_losses", "train_partial") for k in logging)
+    ramp = logging.get("ramp") if regularised else None
     ramp_start = next((e for e, w in enumerate(ramp) if w > 0), None) if ramp else None
     return {"first_fg_epoch": first_fg, "ramp_start_epoch": ramp_start, "epochs": len(dice_curve),
             "final_pseudo_dice": dice_curve[-1] if dice_curve else None}

@@ -178,6 +178,8 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
 def test_pce_variant_is_nnunet_loss_only():
     trainer = _started_trainer("nnUNetTrainerPASeg_pCE")
     assert trainer.regularisers == []
+    trainer.logger.log("mean_fg_dice", 0.9, 0)
+    assert trainer.ramp_weight(1) == 0.0  # nothing to ramp up
     batch = next(trainer.dataloader_train)
     output = trainer.network(batch["data"])
     total, parts = trainer.compute_loss(output, batch["target"], batch["data"])

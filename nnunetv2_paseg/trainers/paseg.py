@@ -195,8 +195,11 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
     def ramp_weight(self, epoch: int) -> float:
         """Weight of the regularisers in ``epoch``: 0 before the ramp's start, then the sigmoid ramp-up.
 
-        Derived from the epoch and the logged pseudo-Dice of the epochs before it, so ``--c`` resumes it.
+        Derived from the epoch and the logged pseudo-Dice of the epochs before it, so ``--c`` resumes it. 0 when the
+        trainer has no regularisers.
         """
+        if not self.regularisers:
+            return 0.0
         start = ramp_start_epoch(list(self.logger.get_value("mean_fg_dice", step=None))[:epoch],
                                  self.ramp_start_dice)
         return 0.0 if start is None else sigmoid_rampup(epoch - start, self.ramp_fraction * self.num_epochs)
