@@ -384,6 +384,16 @@ class nnUNetTrainerPASeg_mmCRF10(nnUNetTrainerPASeg_mmCRF):
         self.crf_sigma_xy_mm = 10.0
 
 
+class nnUNetTrainerPASeg_mmCRF_sigmaX0p2(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with twice the intensity bandwidth, sigma_x = 0.2: partial-volume voxels at a structure's edge stay
+    coupled to its inside."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_sigma_intensity = 0.2
+
+
 class nnUNetTrainerPASeg_cleanGuide(nnUNetTrainerPASeg_voxelCRF):
     """_voxelCRF whose regularisers see the patch before nnU-Net's intensity augmentation (``guide``)."""
 
