@@ -13,8 +13,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-# Width of the widest stage of the CPU configuration 3d_small (paseg_add_small_plans) of the demo and the benchmark.
-SMALL_MAX_FEATURES = 32
+# Width of the widest stage of the CPU configuration 3d_small (paseg_add_small_plans) of the demo and the benchmark:
+# 1/4 of nnU-Net's 3d_fullres widths on the atlas cohort ([8, 16, 32, 64]). At 32 ([4, 8, 16, 32]) the partial loss
+# took up to 8-24 epochs of the 24 x 50 budget to first predict the foreground; at 64, 0-3 in most runs
+# (docs/experiments.md), for about 1.4x the time per iteration.
+SMALL_MAX_FEATURES = 64
 _print_lock = threading.Lock()
 
 
