@@ -454,16 +454,21 @@ def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSet
     return row
 
 
-def check_test_case(case: Case, settings: LabelSettings) -> tuple[list[sitk.Image], np.ndarray | None]:
+def _read_test_case(case: Case, settings: LabelSettings) -> tuple[list[sitk.Image], np.ndarray | None]:
     """(channel images, full label or None) of a test case; ClickError naming the file for what is wrong."""
     images, _ = _checked_images(case)
     return images, None if case.truth is None else _load_truth(case, images[0], settings)
 
 
+def check_test_case(case: Case, settings: LabelSettings) -> None:
+    """Read and check a test case without copying it (ClickError naming the file)."""
+    _read_test_case(case, settings)
+
+
 def copy_test_case(case: Case, out: Path, ending: str, settings: LabelSettings) -> None:
     """Check the case, copy the images to imagesTs and the full label, as classes 0..K in the dataset's ending, to
     labelsTs."""
-    images, truth = check_test_case(case, settings)
+    images, truth = _read_test_case(case, settings)
     _copy_images(case, out / "imagesTs", ending)
     if truth is not None:
         _write_label(truth, images[0], out / "labelsTs" / f"{case.name}{ending}")
