@@ -502,7 +502,7 @@ def _workers(num_processes: int, num_items: int, device: str | None) -> Iterator
     pool = ProcessPoolExecutor(processes, multiprocessing.get_context(method), _init_worker, (threads,))
     try:
         yield pool
-    except BaseException:
+    except BaseException:  # the manager thread, not this one, cancels the cases not started (shutdown below)
         # An error or an interruption ends the build: stop the workers now, not after their current case, and before
         # the caller removes the folder they write into. This also ends the workers of a pool interrupted while it
         # started them, which would otherwise wait for work forever, and the interpreter's exit for them.
@@ -517,8 +517,8 @@ def _workers(num_processes: int, num_items: int, device: str | None) -> Iterator
 def _in_workers(fn: Callable, cases: Sequence[Case], pool: ProcessPoolExecutor | None, desc: str) -> list:
     """``[fn(c) for c in cases]``, in ``pool`` if there is one, with a progress bar.
 
-    The first error cancels the cases not yet started; a worker that dies (killed, out of memory) is a
-    ConversionError naming the cases that were not finished, not a hang.
+    An error ends it (``_workers`` then stops the pool and drops the cases not yet started); a worker that dies
+    (killed, out of memory) is a ConversionError naming the cases that were not finished, not a hang.
     """
     if not cases:
         return []
@@ -540,10 +540,9 @@ def _in_workers(fn: Callable, cases: Sequence[Case], pool: ProcessPoolExecutor |
             raise ConversionError(f"a worker process died (killed by a signal, or by the system for lack of "
                                   f"memory) before case(s) {', '.join(unfinished)} were converted; rerun, with fewer "
                                   "worker processes (-np) if memory is short") from None
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        # Any other error leaves the cases not yet started to ``_workers``, which stops the pool: futures cancelled
+        # here could race with the pool's own clean-up of dead workers (Python 3.11 then prints an
+        # InvalidStateError traceback from its manager thread).
     return [f.result() for f in futures]
 
 
