@@ -68,12 +68,14 @@ def fitting_weights(checkpoint: dict, network: nn.Module, what: str, this_run: M
     wrong_shape = sorted(k for k in set(expected) & set(weights) if _shape(expected[k]) != _shape(weights[k]))
     if not (missing or unexpected or wrong_shape):
         return weights
-    details = [f"{len(keys)} {name}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-               for name, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+    def some(items: list[str]) -> str:
+        return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+    details = [f"{len(keys)} {name}: {some(keys)}" for name, keys in (("missing", missing), ("unexpected", unexpected))
+               if keys]
     if wrong_shape:
-        details.append(f"{len(wrong_shape)} with the wrong shape: " + ", ".join(
-            f"{k} {_shape(weights[k])} in the file, {_shape(expected[k])} here" for k in wrong_shape[:3])
-            + (" ..." if len(wrong_shape) > 3 else ""))
+        details.append(f"{len(wrong_shape)} with the wrong shape: " + some(
+            [f"{k} {_shape(weights[k])} in the file, {_shape(expected[k])} here" for k in wrong_shape]))
     raise CheckpointError(f"{what} (trainer {checkpoint.get('trainer_name', '?')}) does not fit the {role} "
                           f"({type(network).__name__}) of this run: {'; '.join(details)}. The file was trained with "
                           f"{describe_run(checkpoint.get('init_args'))}; this run uses {describe_run(this_run)}")
