@@ -216,7 +216,9 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
         """nnU-Net's, but a file that cannot be read (cut short, not a checkpoint) or does not fit this run's network
         is a CheckpointError naming it and what differs (``checkpoints.checked_checkpoint``). ``--c`` without any
         checkpoint stays nnU-Net's: a warning, then a fresh start."""
-        super().load_checkpoint(checked_checkpoint(self, filename_or_checkpoint))
+        checked_checkpoint(self, filename_or_checkpoint)
+        # the original argument: nnU-Net's load_checkpoint (2.8) cannot take the dict it is given
+        super().load_checkpoint(filename_or_checkpoint)
 
     def save_checkpoint(self, filename: str) -> None:
         # through a temporary name: a run killed while saving keeps its previous checkpoint, not a truncated one

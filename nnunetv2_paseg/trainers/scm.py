@@ -339,7 +339,7 @@ class nnUNetTrainerSCM(nnUNetTrainer):
                                   f"{checkpoint.get('trainer_name', '?')}) lacks {missing}: not an SCM checkpoint")
         aux_weights = fitting_weights(checkpoint, unwrap(self.aux_network), name, self.my_init_kwargs,
                                       key="scm_aux_network_weights", role="auxiliary network")
-        super().load_checkpoint(checkpoint)
+        super().load_checkpoint(filename_or_checkpoint)  # the file itself: nnU-Net 2.8's cannot take the dict
         unwrap(self.aux_network).load_state_dict(aux_weights)
         self.aux_optimizer.load_state_dict(checkpoint["scm_aux_optimizer_state"])
         if self.aux_grad_scaler is not None and checkpoint.get("scm_aux_grad_scaler_state") is not None:
