@@ -45,6 +45,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from point_tools.io import write_annotation_volume
+from point_tools.options import positive_int
 from point_tools.simulate import simulate_clicks
 
 MRICRON_TEMPLATES = Path("/usr/share/mricron/templates")
@@ -366,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--crop_mm", type=float, nargs=3, metavar=("Z", "Y", "X"),
                         help="field of view in mm (default: per target, %s)" % DEFAULT_CROP_MM)
     parser.add_argument("--brains", nargs="+", help="restrict to these brains (default: all usable)")
-    parser.add_argument("-np", "--num_processes", type=int, default=1)
+    parser.add_argument("-np", "--num_processes", type=positive_int, default=1)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     try:

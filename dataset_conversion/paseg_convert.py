@@ -8,13 +8,18 @@ imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click fil
 (annotation volume, any format SimpleITK reads, optional ``CASE.classes.json`` sidecar) or ``CASE.mrk.json``
 (3D Slicer), or one CSV file with a ``case`` column (``point_tools.io`` describes the formats). Full masks
 (``--gt`` for the pseudo-label quality report, ``--labels_ts`` for the test cases) are ``CASE.ext`` with
-values 0..K. Writes ``$nnUNet_raw/DatasetXXX_NAME`` (see ``dataset_conversion.raw_dataset``).
+values 0..K. Writes ``$nnUNet_raw/DatasetXXX_NAME`` (see ``dataset_conversion.raw_dataset``) with a report,
+``pseudo_label_quality.json``: each object's pseudo-foreground size and, with --gt, the quality against the masks.
+
+Exit status: 0 written; 1 nothing written (every problem with the folders and cases is listed, each naming its
+file); 2 a bad option; 3 written, but some objects have fewer than 5 pseudo-foreground voxels (listed; check
+their clicks, or pass --allow_empty_foreground to accept them); 130 / 143 stopped by Ctrl-C / SIGTERM, nothing
+written (a temporary folder that a killed run left behind is removed by the next run of the same id).
 """
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -22,8 +27,8 @@ from point_tools.clicks import ClickError
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.io import CLASSES_SIDECAR_SUFFIX, SLICER_SUFFIX, VOLUME_SUFFIXES, csv_cases
 
-from dataset_conversion.raw_dataset import (IMAGE_ENDINGS, Case, DatasetInputError, LabelSettings, problem_list,
-                                            build_dataset, image_ending)
+from dataset_conversion.cli import add_label_arguments, run
+from dataset_conversion.raw_dataset import IMAGE_ENDINGS, Case, LabelSettings, build_dataset, image_ending
 
 _CHANNEL_FILE = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
 MASK_SUFFIXES = tuple(dict.fromkeys(IMAGE_ENDINGS + VOLUME_SUFFIXES))
@@ -32,10 +37,12 @@ ANNOTATION_SUFFIXES = (SLICER_SUFFIX,) + VOLUME_SUFFIXES
 _COMPANION_SUFFIXES = (CLASSES_SIDECAR_SUFFIX, ".raw", ".zraw")
 
 
-def _visible_files(folder: Path, what: str) -> list[Path]:
-    if not folder.is_dir():
-        raise DatasetInputError(f"{what} folder {folder} does not exist")
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+def _visible_files(folder: Path, what: str, problems: list[str]) -> list[Path]:
+    """The files of ``folder`` not hidden; a problem (and no files) if it is not a folder."""
+    if folder.is_dir():
+        return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    problems.append(f"{what} folder {folder} {'is a file, not a folder' if folder.exists() else 'does not exist'}")
+    return []
 
 
 def _suffix(path: Path, suffixes: Sequence[str]) -> str | None:
@@ -47,8 +54,8 @@ def find_channel_images(folder: str | Path) -> tuple[dict[str, tuple[Path, ...]]
     """{case: channel files} of an nnU-Net style image folder, and the problems found (naming case and file)."""
     folder = Path(folder)
     found: dict[str, dict[int, Path]] = {}
-    problems = []
-    for path in _visible_files(folder, "image"):
+    problems: list[str] = []
+    for path in _visible_files(folder, "image", problems):
         ending = image_ending(path)
         match = _CHANNEL_FILE.fullmatch(path.name[: -len(ending)]) if ending else None
         if match is None:
@@ -75,8 +82,8 @@ def find_case_files(folder: str | Path, suffixes: Sequence[str], what: str) -> t
     """{case: file} for files ``CASE<suffix>`` of ``folder``, and the problems found."""
     folder = Path(folder)
     found: dict[str, Path] = {}
-    problems = []
-    for path in _visible_files(folder, what):
+    problems: list[str] = []
+    for path in _visible_files(folder, what, problems):
         suffix = _suffix(path, suffixes)
         if suffix is None:
             if _suffix(path, _COMPANION_SUFFIXES) is None:
@@ -90,7 +97,10 @@ def find_case_files(folder: str | Path, suffixes: Sequence[str], what: str) -> t
 
 
 def match_cases(cases: Sequence[str], files: dict[str, Path], what: str, where: Path) -> list[str]:
-    """Problems of pairing ``cases`` with ``files`` one to one."""
+    """Problems of pairing ``cases`` with ``files`` one to one (none without cases: the image folder's own problem
+    says enough)."""
+    if not cases:
+        return []
     problems = [f"case {c}: no {what} in {where}" for c in cases if c not in files]
     problems += [f"{path}: {what} for case {c}, which has no images" for c, path in files.items() if c not in cases]
     return problems
@@ -113,8 +123,9 @@ def find_annotations(annotations: str | Path, cases: Sequence[str]) -> tuple[dic
 
 def find_cases(images_dir: str | Path, annotations: str | Path, gt_dir: str | Path | None = None,
                images_ts_dir: str | Path | None = None,
-               labels_ts_dir: str | Path | None = None) -> tuple[list[Case], list[Case]]:
-    """(training, test) cases from the folders of ``paseg_convert``; DatasetInputError lists every problem."""
+               labels_ts_dir: str | Path | None = None) -> tuple[list[Case], list[Case], list[str]]:
+    """(training, test) cases from the folders of ``paseg_convert``, and every problem found in the folders (the
+    cases that have one are left out)."""
     images, problems = find_channel_images(images_dir)
     clicks, more = find_annotations(annotations, list(images))
     problems += more
@@ -132,11 +143,11 @@ def find_cases(images_dir: str | Path, annotations: str | Path, gt_dir: str | Pa
             problems += more + match_cases(list(test_images), test_truth, "test label", Path(labels_ts_dir))
     elif labels_ts_dir is not None:
         problems.append("--labels_ts needs --images_ts")
-    if problems:
-        raise DatasetInputError(problem_list(problems))
-    train = [Case(c, files, clicks[c], truth.get(c)) for c, files in images.items()]
-    test = [Case(c, files, None, test_truth.get(c)) for c, files in test_images.items()]
-    return train, test
+    train = [Case(c, files, clicks[c], truth.get(c)) for c, files in images.items()
+             if c in clicks and (gt_dir is None or c in truth)]
+    test = [Case(c, files, None, test_truth.get(c)) for c, files in test_images.items()
+            if labels_ts_dir is None or c in test_truth]
+    return train, test, problems
 
 
 def convert_dataset(images_dir: str | Path, annotations: str | Path, dataset_id: int, name: str, *,
@@ -144,14 +155,19 @@ def convert_dataset(images_dir: str | Path, annotations: str | Path, dataset_id:
                     labels_ts_dir: str | Path | None = None, classes: Sequence[str] = ("foreground",),
                     object_classes: dict[int, int] | None = None, channel_names: Sequence[str] | None = None,
                     lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
-                    device: str | None = None, overwrite: bool = False, preview: bool = False) -> Path:
-    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from ``paseg_convert``'s folders (module docstring); returns it."""
-    train, test = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
+                    device: str | None = None, overwrite: bool = False, preview: bool = False,
+                    allow_empty_foreground: bool = False) -> Path:
+    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from ``paseg_convert``'s folders (module docstring); returns it.
+
+    The problems of the folders and of every case are reported together (``build_dataset`` says what it raises).
+    """
+    train, test, problems = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
     settings = LabelSettings(num_classes=len(classes), object_classes=object_classes, lamb=lamb,
                              threshold=threshold, device=device)
     return build_dataset(train, test, dataset_id, name, classes=classes, channel_names=channel_names,
                          settings=settings, num_processes=num_processes, overwrite=overwrite, preview=preview,
-                         description=f"Geodesic pseudo-labels from click annotations ({Path(annotations).name})")
+                         description=f"Geodesic pseudo-labels from click annotations ({Path(annotations).name})",
+                         problems=problems, allow_empty_foreground=allow_empty_foreground)
 
 
 def parse_object_classes(items: Sequence[str] | None) -> dict[int, int] | None:
@@ -166,28 +182,6 @@ def parse_object_classes(items: Sequence[str] | None) -> dict[int, int] | None:
             raise argparse.ArgumentTypeError(f"--object_classes: {item!r} is not OBJECT:CLASS (e.g. 2:1)") from None
         mapping[obj] = cls
     return mapping
-
-
-def add_label_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every converter: geodesic settings, workers, device, overwrite."""
-    parser.add_argument("-d", dest="dataset_id", type=int, required=True, help="dataset id (1..999)")
-    parser.add_argument("--lambda", dest="lamb", type=float, default=DEFAULT_LAMBDA,
-                        help=f"geodesic weight of the intensity term, 0..1 (default {DEFAULT_LAMBDA})")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"geodesic foreground threshold, 0..1 (default {DEFAULT_THRESHOLD})")
-    parser.add_argument("-np", dest="num_processes", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing dataset with this id (whatever its name)")
-
-
-def run(fn, *args, **kwargs) -> None:
-    """Call a converter; its input errors end the program with the message and status 1, not a traceback."""
-    try:
-        fn(*args, **kwargs)
-    except (DatasetInputError, ClickError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -218,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     run(convert_dataset, args.images_dir, args.annotations, args.dataset_id, args.name, gt_dir=args.gt_dir,
         images_ts_dir=args.images_ts_dir, labels_ts_dir=args.labels_ts_dir, classes=args.classes,
         object_classes=object_classes, channel_names=args.channel_names, lamb=args.lamb, threshold=args.threshold,
-        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite, preview=args.preview)
+        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite, preview=args.preview,
+        allow_empty_foreground=args.allow_empty_foreground)
 
 
 if __name__ == "__main__":

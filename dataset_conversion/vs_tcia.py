@@ -18,7 +18,7 @@ from typing import Sequence
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file
-from dataset_conversion.paseg_convert import add_label_arguments, run
+from dataset_conversion.cli import add_label_arguments, run
 from dataset_conversion.raw_dataset import Case, DatasetInputError, LabelSettings, build_dataset, problem_list
 
 IMAGE_SUFFIX = "_T2.nii.gz"
@@ -58,12 +58,13 @@ def find_vs_cases(root: str | Path, split_file: str | Path) -> tuple[list[Case],
 
 def convert_vs(root: str | Path, split_file: str | Path, dataset_id: int, name: str = "VS", *,
                lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
-               device: str | None = None, overwrite: bool = False) -> Path:
+               device: str | None = None, overwrite: bool = False, allow_empty_foreground: bool = False) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the VS layout (module docstring); returns it."""
     train, test = find_vs_cases(root, split_file)
     settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device)
     return build_dataset(train, test, dataset_id, name, classes=("schwannoma",), channel_names=("T2",),
                          settings=settings, num_processes=num_processes, overwrite=overwrite,
+                         allow_empty_foreground=allow_empty_foreground,
                          description="Vestibular schwannoma (TCIA Vestibular-Schwannoma-SEG, T2), geodesic "
                                      "pseudo-labels from PA-Seg's 7-point annotations")
 
@@ -76,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_label_arguments(parser)
     args = parser.parse_args(argv)
     run(convert_vs, args.root, args.split, args.dataset_id, args.name, lamb=args.lamb, threshold=args.threshold,
-        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite)
+        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite,
+        allow_empty_foreground=args.allow_empty_foreground)
 
 
 if __name__ == "__main__":

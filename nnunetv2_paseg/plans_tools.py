@@ -50,6 +50,8 @@ def add_small_configuration(plans_file: str | os.PathLike, name: str = "3d_small
 
 
 def main() -> None:
+    """The command ``paseg_add_small_plans``; a dataset, plans file or configuration that is not there is one line
+    on stderr (status 1), not a traceback."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-d", required=True, help="dataset id or name (as for nnUNetv2_train)")
     parser.add_argument("-p", default="nnUNetPlans", help="plans identifier (default: nnUNetPlans)")
@@ -63,11 +65,20 @@ def main() -> None:
         raise SystemExit("paseg_add_small_plans: the environment variable nnUNet_preprocessed is not set")
     from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
 
-    plans_file = Path(preprocessed) / maybe_convert_to_dataset_name(args.d) / f"{args.p}.json"
-    small = add_small_configuration(plans_file, args.n, args.c, args.max_features, batch_size=args.batch_size)
+    try:
+        dataset = maybe_convert_to_dataset_name(args.d)
+    except RuntimeError as e:  # nnU-Net's "Could not find a dataset with the ID ..." or "More than one ..."
+        raise SystemExit(f"paseg_add_small_plans: dataset {args.d}: {' '.join(str(e).split())}") from None
+    plans_file = Path(preprocessed) / dataset / f"{args.p}.json"
+    if not plans_file.is_file():
+        raise SystemExit(f"paseg_add_small_plans: {plans_file} does not exist: plan the dataset first "
+                         f"(nnUNetv2_plan_and_preprocess -d {args.d}) or name its plans with -p")
+    try:
+        small = add_small_configuration(plans_file, args.n, args.c, args.max_features, batch_size=args.batch_size)
+    except (ValueError, KeyError, OSError) as e:
+        raise SystemExit(f"paseg_add_small_plans: {plans_file}: {type(e).__name__}: {e}") from None
     print(f"added configuration {args.n!r} to {plans_file}: features_per_stage="
           f"{small['architecture']['arch_kwargs']['features_per_stage']}, batch_size={small.get('batch_size')}")
-
 
 if __name__ == "__main__":
     main()

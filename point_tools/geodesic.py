@@ -5,7 +5,8 @@ channel to the box's robust range, the generalised geodesic distance ``(1 - lamb
 lamb * |intensity step|`` is computed from the foreground click and, with ``background_seeds``, from
 the box faces (which lie beyond the object's extremes, so outside it); foreground is what is clearly
 nearer the foreground click. Outside every box is background, the rest of a box is ``ignore``, and
-voxels at the image minimum in every channel are background.
+voxels at the image minimum in every channel are background (``minimum_rule_background``: not in the box of an
+object clicked at the minimum). The foreground click itself is always foreground.
 
 Distances are in units of the box's longest side (mm / longest side in mm), so one lambda and one
 threshold fit small and large objects alike.
@@ -17,6 +18,7 @@ from typing import Sequence
 import FastGeodis
 import numpy as np
 import torch
+from scipy import ndimage
 
 from point_tools.clicks import ClickError, ObjectClicks, validate_objects
 
@@ -37,11 +39,49 @@ NORMALISE_PERCENTILES = (1.0, 99.0)
 _V = 1e10
 
 
+def check_lambda(lamb: float) -> float:
+    """``lamb`` if it is a weight in [0, 1]; ValueError otherwise (NaN included)."""
+    if not 0.0 <= lamb <= 1.0:
+        raise ValueError(f"lambda must be in [0, 1], got {lamb}")
+    return lamb
+
+
+def check_threshold(threshold: float) -> float:
+    """``threshold`` if it lies in (0, 1); ValueError otherwise (NaN included)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    return threshold
+
+
+def available_devices() -> list[str]:
+    """The devices FastGeodis can run on here: cpu, and cuda:0, cuda:1, ... when CUDA is available."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ["cpu"] + cuda
+
+
 def resolve_device(device: str | None) -> torch.device:
-    """The requested device, or CUDA when available and none was requested."""
+    """The requested device, or CUDA when available and none was requested.
+
+    ValueError, saying which devices are available, for a name torch does not know, a device other than cpu or
+    cuda, CUDA on a machine without it, or a CUDA index beyond the devices present. Only a CUDA request (or none)
+    asks the driver, so that a process converting on the CPU can still fork its workers.
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"{device!r} is not a device FastGeodis runs on; available here: "
+                         f"{', '.join(available_devices())}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device found"
+            raise ValueError(f"{device!r}: CUDA is not available on this machine ({why}); available here: cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"{device!r}: no such CUDA device; available here: {', '.join(available_devices())}")
+    return resolved
 
 
 def normalise_box(box: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -141,15 +181,48 @@ def minimum_intensity_mask(image: np.ndarray) -> np.ndarray:
     return np.all(image == image.min(axis=(1, 2, 3), keepdims=True), axis=0)
 
 
+def minimum_rule_background(image: np.ndarray, objects: Sequence[ObjectClicks]) -> np.ndarray:
+    """Voxels (Z, Y, X) that the minimum-intensity rule makes background.
+
+    Those at the minimum in every channel (empty background outside the body), except inside the box of an
+    object whose foreground click is itself at the minimum: that object is made of minimum-intensity voxels (air
+    in CT at -1024, a clamped or constant image), and the rule would erase it.
+    """
+    at_minimum = minimum_intensity_mask(image)
+    background = at_minimum.copy()
+    for obj in objects:
+        if at_minimum[obj.foreground]:
+            low, high = obj.box()
+            background[tuple(slice(lo, h + 1) for lo, h in zip(low, high))] = False
+    return background
+
+
+def object_foreground_voxels(label: np.ndarray, objects: Sequence[ObjectClicks]) -> list[int]:
+    """Per object, the size in voxels of its pseudo-foreground in ``label``: the voxels of its class in its box
+    that are 26-connected to its foreground click (0 when the click is not of its class)."""
+    counts = []
+    for obj in objects:
+        low, high = obj.box()
+        region = label[tuple(slice(lo, h + 1) for lo, h in zip(low, high))] == obj.label
+        click = tuple(f - lo for f, lo in zip(obj.foreground, low))
+        if not region[click]:
+            counts.append(0)
+            continue
+        components, _ = ndimage.label(region, structure=np.ones((3, 3, 3), bool))
+        counts.append(int(np.count_nonzero(components == components[click])))
+    return counts
+
+
 def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: Sequence[ObjectClicks],
                           num_classes: int = 1, lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD,
                           device: str | None = None, *, background_seeds: bool = DEFAULT_BACKGROUND_SEEDS,
                           iterations: int = DEFAULT_ITERATIONS, source: str = "image") -> np.ndarray:
     """Pseudo-label (Z, Y, X) uint8 of an image (C, Z, Y, X) from its objects' clicks.
 
-    Values: 0 background (outside every box, or at the image minimum in every channel), 1..num_classes
-    foreground of that class, num_classes + 1 ignore (inside a box, not foreground). Where boxes overlap,
-    foreground wins over unlabelled and foreground of two different classes becomes ignore.
+    Values: 0 background (outside every box, or by ``minimum_rule_background``), 1..num_classes foreground of
+    that class, num_classes + 1 ignore (inside a box, not foreground). Where boxes overlap, foreground wins over
+    unlabelled and foreground of two different classes becomes ignore. The foreground click is certain: it is
+    always foreground of its object's class (ignore only where objects of two classes click the same voxel).
     spacing: (z, y, x) in mm. lamb in [0, 1]: 0 is the Euclidean distance, 1 the pure intensity path cost.
     threshold in (0, 1): foreground is ``foreground_score`` < threshold. device: "cpu", "cuda", ...; default CUDA when available.
     ``source`` names the case in error messages.
@@ -159,10 +232,8 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
         raise ValueError(f"{source}: image must be (C, Z, Y, X), got shape {image.shape}")
     if len(spacing) != 3 or not all(s > 0 for s in spacing):
         raise ValueError(f"{source}: spacing must be 3 positive values (z, y, x), got {tuple(spacing)}")
-    if not 0.0 <= lamb <= 1.0:
-        raise ValueError(f"lamb must be in [0, 1], got {lamb}")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    check_lambda(lamb)
+    check_threshold(threshold)
     if num_classes < 1 or num_classes + 1 > np.iinfo(np.uint8).max:
         raise ValueError(f"num_classes must be in 1..254, got {num_classes}")
     image = image.astype(np.float32, copy=False)
@@ -173,11 +244,17 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
         if not 1 <= obj.label <= num_classes:
             raise ClickError(f"{source}: object {n} has class {obj.label}, outside 1..{num_classes}")
 
-    at_minimum = minimum_intensity_mask(image)
+    background = minimum_rule_background(image, objects)
     torch_device = resolve_device(device)
     foregrounds = []
     for obj in objects:
-        box, score = foreground_score(image, ~at_minimum, spacing, obj, lamb, background_seeds, iterations,
+        box, score = foreground_score(image, ~background, spacing, obj, lamb, background_seeds, iterations,
                                       torch_device)
         foregrounds.append((box, score < threshold, obj.label))
-    return combine_objects(image.shape[1:], foregrounds, at_minimum, num_classes)
+    label = combine_objects(image.shape[1:], foregrounds, background, num_classes)
+    clicked: dict[tuple[int, ...], set[int]] = {}
+    for obj in objects:
+        clicked.setdefault(tuple(obj.foreground), set()).add(obj.label)
+    for voxel, classes in clicked.items():
+        label[voxel] = classes.pop() if len(classes) == 1 else num_classes + 1
+    return label

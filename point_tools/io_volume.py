@@ -20,6 +20,7 @@ they must agree on every object they both name.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -33,6 +34,7 @@ from point_tools.geometry import array_shape, grid_mismatch, require_3d
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 CLASSES_SIDECAR_SUFFIX = ".classes.json"
 
+_ITK_PREFIX = re.compile(r"^(?:sitk|itk)::ERROR:\s*(?:\w+\(0x[0-9a-fA-F]+\):\s*)?")
 _FACE = ndimage.generate_binary_structure(3, 1)
 _FULL = ndimage.generate_binary_structure(3, 3)
 
@@ -67,13 +69,23 @@ def read_classes_sidecar(path: str | Path) -> dict[int, int] | None:
     return out
 
 
+def itk_reason(error: RuntimeError) -> str:
+    """What a SimpleITK exception says went wrong, without the ITK source file and line and the object addresses
+    around it (the first and the last of its reasons)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = [_ITK_PREFIX.sub("", line) for line in lines if not line.startswith("Exception thrown in SimpleITK")]
+    if any(r.startswith("Unable to determine ImageIO reader") for r in reasons):
+        return "no image reader recognises it (not an image file, or a damaged one)"
+    reasons = list(dict.fromkeys(r for r in reasons if r))
+    return " ... ".join(reasons[:1] + reasons[1:][-1:]) or (lines[0] if lines else type(error).__name__)
+
+
 def read_image(path: str | Path) -> sitk.Image:
-    """sitk.ReadImage with a ClickError naming the file instead of an ITK traceback."""
+    """sitk.ReadImage with a ClickError "could not read PATH: reason" instead of an ITK traceback."""
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as e:
-        first = next((line for line in str(e).splitlines() if line.strip()), "unreadable")
-        raise ClickError(f"{path}: cannot read the image ({first.strip()})") from None
+        raise ClickError(f"could not read {path}: {itk_reason(e)}") from None
 
 
 def _central_voxel(coords: np.ndarray, spacing: np.ndarray) -> Index:

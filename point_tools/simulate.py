@@ -18,7 +18,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 from tqdm import tqdm
 
-from point_tools.clicks import ObjectClicks, validate_objects
+from point_tools.clicks import ClickError, ObjectClicks, validate_objects
+from point_tools.io_volume import read_image
+from point_tools.options import positive_int
 
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 OUTPUT_SUFFIX = {"volume": ".nii.gz", "mrk": ".mrk.json"}
@@ -149,22 +151,26 @@ def case_id(path: Path) -> str:
     raise ValueError(f"{path}: not an image file ({', '.join(IMAGE_ENDINGS)})")
 
 
-def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sitk.Image]:
+def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sitk.Image] | str:
+    """(case, objects, mask image) of one mask file, or the problem with it (naming the file)."""
     path, options = job
     try:
-        reference = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise ValueError(f"{path}: unreadable mask ({error})") from None
+        reference = read_image(path)
+    except ClickError as error:
+        return str(error)
     mask = sitk.GetArrayFromImage(reference)
     if mask.ndim != 3 or not np.issubdtype(mask.dtype, np.integer):
-        raise ValueError(f"{path}: expected a 3D integer label mask, got {mask.dtype} of shape {mask.shape}")
+        return f"{path}: expected a 3D integer label mask, got {mask.dtype} of shape {mask.shape}"
     objects = simulate_clicks(mask, reference.GetSpacing()[::-1], **options)
     if not objects:
-        raise ValueError(f"{path}: no object of at least {options['min_size_voxels']} voxels")
+        return (f"{path}: no object of at least {options['min_size_voxels']} voxels"
+                f"{' (the mask is empty)' if not mask.any() else ''}")
     return case_id(path), objects, reference
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The command ``paseg_simulate_points``: every mask is read and clicked before anything is written; the
+    problems of all masks are reported together (one line each, status 1) and then nothing is written."""
     from point_tools.io import write_annotation_volume, write_csv, write_slicer_markups
 
     parser = argparse.ArgumentParser(description="Simulate 7 clicks per object (1 foreground, 6 background) "
@@ -184,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="one object per connected component (default) or per class")
     parser.add_argument("--min_size", type=int, default=10, help="skip objects smaller than this (voxels)")
     parser.add_argument("--classes", type=int, nargs="+", default=None, help="label values to annotate (default all)")
-    parser.add_argument("-np", "--num_processes", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("-np", "--num_processes", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)))
     args = parser.parse_args(argv)
 
     if args.input.is_dir():
@@ -195,21 +201,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"{args.input} does not exist")
     if not files:
         parser.error(f"no mask files ({', '.join(IMAGE_ENDINGS)}) in {args.input}")
+    if args.output.exists() and not args.output.is_dir():
+        parser.error(f"-o {args.output} is a file; give a folder for the click files")
     options = dict(per=args.per, min_size_voxels=args.min_size, fg_mode=args.fg_mode or ("deepest" if args.seed is None else "random"),
                    seed=args.seed, margin_mm=args.margin_mm, jitter_mm=args.jitter_mm, classes=args.classes)
-    args.output.mkdir(parents=True, exist_ok=True)
     jobs = [(path, options) for path in files]
-    rows = {}
     with Pool(min(args.num_processes, len(jobs))) as pool:
-        for case, objects, reference in tqdm(pool.imap(_simulate_file, jobs), total=len(jobs), desc="simulating"):
-            if args.format == "csv":
-                rows[case] = (objects, reference)
-            elif args.format == "volume":
-                write_annotation_volume(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX['volume']}")
-            else:
-                write_slicer_markups(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX['mrk']}")
-    if args.format == "csv":
-        write_csv(rows, args.output / "clicks.csv")
+        results = list(tqdm(pool.imap(_simulate_file, jobs), total=len(jobs), desc="simulating"))
+    problems = [r for r in results if isinstance(r, str)]
+    if problems:
+        raise SystemExit(f"paseg_simulate_points: {len(problems)} problem(s), nothing was written:\n  "
+                         + "\n  ".join(problems))
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        if args.format == "csv":
+            write_csv({case: (objects, reference) for case, objects, reference in results}, args.output / "clicks.csv")
+        else:
+            write = write_annotation_volume if args.format == "volume" else write_slicer_markups
+            for case, objects, reference in results:
+                write(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX[args.format]}")
+    except (ClickError, OSError) as error:
+        raise SystemExit(f"paseg_simulate_points: {error}") from None
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss, VarianceMinimizationLoss
+from nnunetv2_paseg.trainers.checkpoints import checked_checkpoint, save_atomically
 from nnunetv2_paseg.trainers.guide import with_guide_channel
 from nnunetv2_paseg.trainers.optim import optimizer_step
 from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
@@ -298,6 +299,18 @@ class nnUNetTrainerPASeg(nnUNetTrainer):
                    if self.regularisers and ramp == 0.0 else "")
         self.print_to_log_file(", ".join(f"train_{part} {value:.4f}" for part, value in means.items()),
                                f"(ramp weight {ramp:.4f}{waiting})")
+
+    def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
+        """nnU-Net's, but a file that cannot be read (cut short, not a checkpoint) or does not fit this run's network
+        is a CheckpointError naming it and what differs (``checkpoints.checked_checkpoint``). ``--c`` without any
+        checkpoint stays nnU-Net's: a warning, then a fresh start."""
+        checked_checkpoint(self, filename_or_checkpoint)
+        # the original argument: nnU-Net's load_checkpoint (2.8) cannot take the dict it is given
+        super().load_checkpoint(filename_or_checkpoint)
+
+    def save_checkpoint(self, filename: str) -> None:
+        # through a temporary name: a run killed while saving keeps its previous checkpoint, not a truncated one
+        save_atomically(super().save_checkpoint, filename)
 
 
 class nnUNetTrainerPASeg_rampFromStart(nnUNetTrainerPASeg):

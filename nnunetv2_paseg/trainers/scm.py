@@ -1,6 +1,7 @@
 """Stage 2 of PA-Seg: nnUNetTrainerSCM, self and cross monitoring of two networks (SPEC section 4)."""
 from __future__ import annotations
 
+import functools
 import os
 from copy import deepcopy
 from pathlib import Path
@@ -10,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from torch import autocast, nn
 from torch import distributed as dist
-from torch._dynamo import OptimizedModule
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
@@ -18,6 +18,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2_paseg.losses.distillation import cross_distillation_loss
+from nnunetv2_paseg.trainers.checkpoints import (CheckpointError, checked_checkpoint, fitting_weights, read_checkpoint,
+                                                 save_atomically, unwrap)
 from nnunetv2_paseg.trainers.optim import optimizer_step
 from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_presetDepth
 from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
@@ -35,15 +37,6 @@ except ImportError:  # torch < 2.3
 
 PRIMARY_WEIGHTS_ENV = "PASEG_PRIMARY_WEIGHTS"
 AUX_WEIGHTS_ENV = "PASEG_AUX_WEIGHTS"
-
-
-def unwrap(module: nn.Module) -> nn.Module:
-    """The plain network inside DDP and/or torch.compile wrappers (whose state_dict has nnU-Net's key names)."""
-    if isinstance(module, DDP):
-        module = module.module
-    if isinstance(module, OptimizedModule):
-        module = module._orig_mod
-    return module
 
 
 def is_refresh_epoch(epoch: int, num_epochs: int, fraction: float) -> bool:
@@ -137,32 +130,17 @@ def stage1_checkpoint(role: str, env_var: str, trainer_name: str, dataset_name: 
                             f"{fold} -tr {trainer_name} -p {plans_name}) or set {env_var} to a checkpoint file.")
 
 
-def load_full_network(network: nn.Module, path: Path, role: str) -> None:
+def load_full_network(network: nn.Module, path: Path, role: str, this_run: dict | None = None) -> None:
     """Load all weights (segmentation heads included) of an nnU-Net checkpoint into ``network``.
 
     Raises:
-        ValueError: the checkpoint is not an nnU-Net checkpoint or does not fit the network (lists the keys).
+        CheckpointError (a ValueError): the file cannot be read, is not an nnU-Net checkpoint, or does not fit the
+            network (the keys and shapes that differ, and the dataset, plans, configuration and labels of the
+            file's run beside ``this_run``'s, the SCM trainer's init arguments).
     """
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
-        raise ValueError(f"nnUNetTrainerSCM: {path} (stage-1 weights of the {role} network) is not an nnU-Net "
-                         f"checkpoint (no 'network_weights')")
-    target = unwrap(network)
-    expected = target.state_dict()
-    # checkpoints written from DDP-wrapped networks by older code carry a 'module.' prefix
-    weights = {k[7:] if k.startswith("module.") and k not in expected else k: v
-               for k, v in checkpoint["network_weights"].items()}
-    missing = sorted(set(expected) - set(weights))
-    unexpected = sorted(set(weights) - set(expected))
-    wrong_shape = sorted(k for k in set(expected) & set(weights) if expected[k].shape != weights[k].shape)
-    if missing or unexpected or wrong_shape:
-        details = "; ".join(f"{name}: {keys[:4]}{' ...' if len(keys) > 4 else ''} ({len(keys)})"
-                            for name, keys in (("missing", missing), ("unexpected", unexpected),
-                                               ("wrong shape", wrong_shape)) if keys)
-        raise ValueError(f"nnUNetTrainerSCM: {path} (trainer {checkpoint.get('trainer_name', '?')}) does not fit "
-                         f"the {role} network ({type(target).__name__}): {details}. Is it the stage-1 checkpoint "
-                         f"of this network's architecture, plans and configuration?")
-    target.load_state_dict(weights)
+    checkpoint = read_checkpoint(path, "cpu", f"the stage-1 checkpoint of the {role} network")
+    unwrap(network).load_state_dict(fitting_weights(checkpoint, unwrap(network), str(path), this_run,
+                                                    role=f"{role} network"))
 
 
 class nnUNetTrainerSCM(nnUNetTrainer):
@@ -255,7 +233,7 @@ class nnUNetTrainerSCM(nnUNetTrainer):
                 ("auxiliary", AUX_WEIGHTS_ENV, self.aux_stage1_trainer, self.aux_network)):
             path = stage1_checkpoint(role, env_var, trainer_name, self.plans_manager.dataset_name,
                                      self.plans_manager.plans_name, self.configuration_name, self.fold)
-            load_full_network(network, path, role)
+            load_full_network(network, path, role, self.my_init_kwargs)
             self.print_to_log_file(f"{role} network initialised from stage-1 checkpoint {path}")
         refresh_snapshot(self.snapshot_primary, self.network)
         refresh_snapshot(self.snapshot_aux, self.aux_network)
@@ -365,20 +343,24 @@ class nnUNetTrainerSCM(nnUNetTrainer):
             "scm_snapshot_primary_weights": unwrap(self.snapshot_primary).state_dict(),
             "scm_snapshot_aux_weights": unwrap(self.snapshot_aux).state_dict(),
         }
-        torch.save(checkpoint, filename)
+        save_atomically(functools.partial(torch.save, checkpoint), filename)
 
     def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
-        super().load_checkpoint(filename_or_checkpoint)
-        # nnU-Net's load_checkpoint keeps the dict to itself. Not mmap: the optimiser adopts loaded tensors as its
-        # state without copying, and the file is overwritten by the next checkpoint of the same name.
-        checkpoint = filename_or_checkpoint if isinstance(filename_or_checkpoint, dict) else \
-            torch.load(filename_or_checkpoint, map_location=self.device, weights_only=False)
+        """nnU-Net's, plus B, its optimiser and scaler and both snapshots (``--c``). A file that cannot be read, is
+        not an SCM checkpoint or does not fit this run's networks is a CheckpointError naming it
+        (``checkpoints.checked_checkpoint``). ``--c`` without any checkpoint stays nnU-Net's: a warning, then a
+        fresh start from the stage-1 networks."""
+        checkpoint = checked_checkpoint(self, filename_or_checkpoint)
+        name = filename_or_checkpoint if isinstance(filename_or_checkpoint, str) else "the checkpoint"
         missing = [key for key in ("scm_aux_network_weights", "scm_aux_optimizer_state",
                                    "scm_snapshot_primary_weights", "scm_snapshot_aux_weights") if key not in checkpoint]
         if missing:
-            raise ValueError(f"{type(self).__name__}: checkpoint {filename_or_checkpoint if isinstance(filename_or_checkpoint, str) else ''}"
-                             f" (trainer {checkpoint.get('trainer_name', '?')}) lacks {missing}: not an SCM checkpoint")
-        unwrap(self.aux_network).load_state_dict(checkpoint["scm_aux_network_weights"])
+            raise CheckpointError(f"{type(self).__name__}: checkpoint {name} (trainer "
+                                  f"{checkpoint.get('trainer_name', '?')}) lacks {missing}: not an SCM checkpoint")
+        aux_weights = fitting_weights(checkpoint, unwrap(self.aux_network), name, self.my_init_kwargs,
+                                      key="scm_aux_network_weights", role="auxiliary network")
+        super().load_checkpoint(filename_or_checkpoint)  # the file itself: nnU-Net 2.8's cannot take the dict
+        unwrap(self.aux_network).load_state_dict(aux_weights)
         self.aux_optimizer.load_state_dict(checkpoint["scm_aux_optimizer_state"])
         if self.aux_grad_scaler is not None and checkpoint.get("scm_aux_grad_scaler_state") is not None:
             self.aux_grad_scaler.load_state_dict(checkpoint["scm_aux_grad_scaler_state"])

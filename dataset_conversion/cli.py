@@ -1,0 +1,88 @@
+"""Command-line plumbing shared by the converters (``paseg_convert``, ``paseg_convert_vs``, ``paseg_convert_brats``).
+
+Every option is checked while the command line is parsed, before any work (argparse's one-line error, status 2),
+and ``run`` turns every expected failure into one line on stderr instead of a traceback. Exit statuses:
+
+- 0: the dataset was written;
+- 1: nothing was written: a problem with the inputs (all of them listed), a file that could not be written, a
+  worker process that died;
+- 2: a bad option (argparse);
+- 3: the dataset was written, but some objects got (almost) no pseudo-foreground (listed, and in the dataset's
+  ``pseudo_label_quality.json``); ``--allow_empty_foreground`` accepts them and exits 0;
+- 130 / 143: stopped by SIGINT (Ctrl-C) / SIGTERM (``kill``, ``timeout``, batch schedulers); nothing was written.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Callable
+
+from point_tools.clicks import ClickError
+from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold, resolve_device
+from point_tools.options import checked_float, positive_int
+
+from dataset_conversion.raw_dataset import (MIN_FOREGROUND_VOXELS, ConversionError, DatasetInputError,
+                                            LittleForegroundError)
+
+
+def device(text: str) -> str:
+    """argparse type: a device FastGeodis can use on this machine (the message lists those available)."""
+    try:
+        resolve_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def add_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every converter: dataset id, geodesic settings, workers, device, overwrite, and whether
+    objects without pseudo-foreground are accepted."""
+    parser.add_argument("-d", dest="dataset_id", type=int, required=True, help="dataset id (1..999)")
+    parser.add_argument("--lambda", dest="lamb", type=checked_float(check_lambda), default=DEFAULT_LAMBDA,
+                        help=f"geodesic weight of the intensity term, 0..1 (default {DEFAULT_LAMBDA})")
+    parser.add_argument("--threshold", type=checked_float(check_threshold), default=DEFAULT_THRESHOLD,
+                        help=f"geodesic foreground threshold, strictly between 0 and 1 (default {DEFAULT_THRESHOLD})")
+    parser.add_argument("-np", dest="num_processes", type=positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--device", type=device, default=None,
+                        help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing dataset with this id in nnUNet_raw (whatever its name)")
+    parser.add_argument("--allow_empty_foreground", action="store_true",
+                        help=f"exit 0 even if some objects' pseudo-labels have fewer than {MIN_FOREGROUND_VOXELS} "
+                             "foreground voxels (they are listed either way; without this flag the dataset is "
+                             "written and the exit status is 3)")
+
+
+class Stopped(BaseException):
+    """SIGTERM arrived. A BaseException, like KeyboardInterrupt, so that every clean-up on the way out runs."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def run(fn: Callable, *args, **kwargs) -> None:
+    """Call a converter; end the program with one line on stderr and the module docstring's status for every
+    expected failure, and handle SIGTERM as Ctrl-C is handled (the converter removes its temporary folder)."""
+    prog = Path(sys.argv[0]).name
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        fn(*args, **kwargs)
+    except (DatasetInputError, ClickError, ConversionError) as e:
+        _exit(f"{prog}: error: {e}", 1)
+    except LittleForegroundError as e:
+        _exit(f"{prog}: {e}", 3)
+    except KeyboardInterrupt:
+        _exit(f"{prog}: stopped by Ctrl-C (SIGINT); nothing was written", 128 + signal.SIGINT)
+    except Stopped as e:
+        _exit(f"{prog}: stopped by {e}; nothing was written", 128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit(message: str, status: int) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(status)
+
