@@ -19,10 +19,12 @@ from tests.conftest import REPO_ROOT, TEST_TRAINERS_DIR, run_cli
 
 
 def _defined_trainers() -> dict[str, type]:
-    """Every public nnUNetTrainer subclass defined in a module of nnunetv2_paseg.trainers."""
+    """Every public nnUNetTrainer subclass defined in nnunetv2_paseg.trainers or one of its modules (the package
+    itself holds the generated ``NAME_budget`` trainers)."""
     found = {}
-    for info in pkgutil.iter_modules(trainers.__path__):
-        module = importlib.import_module(f"{trainers.__name__}.{info.name}")
+    modules = [trainers] + [importlib.import_module(f"{trainers.__name__}.{info.name}")
+                            for info in pkgutil.iter_modules(trainers.__path__)]
+    for module in modules:
         for name, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, nnUNetTrainer) and obj.__module__ == module.__name__ and not name.startswith("_"):
                 found[name] = obj

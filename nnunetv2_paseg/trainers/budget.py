@@ -36,8 +36,9 @@ class _Budget:
 
 def budget_trainer(base: type) -> type:
     """``base`` on the fixed budget, named ``<base name>_budget``."""
+    # They live in the package's namespace (nnunetv2_paseg.trainers), where nnU-Net's look-up finds them.
     attributes = {"__doc__": f"{base.__name__} on the fixed budget of nnunetv2_paseg.trainers.budget.",
-                  "__module__": __name__, "__qualname__": f"{base.__name__}_budget"}
+                  "__module__": __package__, "__qualname__": f"{base.__name__}_budget"}
     if issubclass(base, nnUNetTrainerSCM):
         attributes["primary_stage1_trainer"] = base.primary_stage1_trainer + "_budget"
         attributes["aux_stage1_trainer"] = base.aux_stage1_trainer + "_budget"
