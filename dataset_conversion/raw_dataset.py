@@ -1,4 +1,4 @@
-"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels from click-annotated cases (SPEC section 2).
+"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels (``point_tools.geodesic``) from click-annotated cases.
 
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
 ``build_dataset`` does the rest, the same way for all of them:

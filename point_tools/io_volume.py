@@ -1,4 +1,4 @@
-"""Click annotation volumes (SPEC section 1): a label image on the image's grid.
+"""Click annotation volumes (the format of PA-Seg's published annotations): a label image on the image's grid.
 
 Encoding: 0 = no click; object n (1-based) uses value 2n-1 for its background clicks and 2n for its
 foreground click (1/2 for object 1, 3/4 for object 2, ...). Values must be non-negative integers.

@@ -1,4 +1,4 @@
-"""Simulate the 7-click protocol (SPEC section 1) from full masks.
+"""Simulate the 7-click protocol (``point_tools.clicks``) from full masks.
 
 Per object: one foreground click at the deepest interior point (largest spacing-aware distance to the
 object's boundary) or at a random interior point, and six background clicks one margin beyond the
