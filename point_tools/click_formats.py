@@ -34,7 +34,7 @@ class ClickFormat:
     """One click format.
 
     name: what ``--format`` calls it; aliases: former names that ``--format`` still accepts.
-    title: what it is, for --help texts and README.
+    title: what it is, for --help texts.
     suffixes: the file-name endings it owns (matched ignoring case); files are written with the first.
     per_case: True: one file per case, ``CASE<suffix>``, read by ``reader(path, reference, object_classes)`` and
         written by ``writer(objects, reference, path)``. False: one file for all cases of a dataset, read by
@@ -53,7 +53,7 @@ class ClickFormat:
     companions: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
 
-    def file_name(self, case: str) -> str:
+    def file_name(self, case: str = "CASE") -> str:
         """The name of the file ``write`` puts the clicks of ``case`` in: ``CASE<suffix>``, or ``clicks<suffix>`` for
         a format of one file for all cases."""
         return f"{case if self.per_case else DATASET_FILE_STEM}{self.suffixes[0]}"
@@ -70,7 +70,7 @@ class ClickFormat:
         returns the files written."""
         folder = Path(folder)
         if not self.per_case:
-            path = folder / self.file_name("")
+            path = folder / self.file_name()
             self.writer(cases, path)
             return [path]
         paths = []

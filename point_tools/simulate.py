@@ -160,7 +160,7 @@ def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sit
 def _format_help() -> str:
     """--format's help: each click format's name, what it is and the files it writes."""
     return "; ".join(f"{f.name}: {f.title}, "
-                     + (f.file_name("CASE") if f.per_case else f"one {f.file_name('')} for all cases")
+                     + (f.file_name() if f.per_case else f"one {f.file_name()} for all cases")
                      + "".join(f" ({alias}: its former name)" for alias in f.aliases) for f in CLICK_FORMATS.values())
 
 
