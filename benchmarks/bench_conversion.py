@@ -90,7 +90,7 @@ def make_cases(folder: Path, count: int, seed: int = 0, grid_size: tuple[int, in
     has); at coarse spacings pick structures whose hemispheres lie apart, so their clicks fall on different voxels.
     """
     from benchmarks.pseudo_label_tuning import STRUCTURES
-    from point_tools.io import write_annotation_volume
+    from point_tools.io_volume import write_annotation_volume
     from point_tools.simulate import simulate_clicks
 
     (folder / "images").mkdir(parents=True)

@@ -44,7 +44,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 from tqdm import tqdm
 
-from point_tools.io import write_annotation_volume
+from point_tools.io_volume import write_annotation_volume
 from point_tools.options import positive_int
 from point_tools.simulate import simulate_clicks
 

@@ -4,12 +4,12 @@
                   [--images_ts TEST_IMAGES_DIR [--labels_ts TEST_MASKS_DIR]] [-np 4] [--preview]
 
 IMAGES_DIR holds ``CASE_0000.ext``, ``CASE_0001.ext``, ... (one file per channel, named as in nnU-Net's
-imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click file per case, ``CASE.ext``
-(annotation volume, any format SimpleITK reads, optional ``CASE.classes.json`` sidecar) or ``CASE.mrk.json``
-(3D Slicer), or one CSV file with a ``case`` column (``point_tools.io`` describes the formats). Full masks
-(``--gt`` for the pseudo-label quality report, ``--labels_ts`` for the test cases) are ``CASE.ext`` with
-values 0..K. Writes ``$nnUNet_raw/DatasetXXX_NAME`` (see ``dataset_conversion.raw_dataset``) with a report,
-``pseudo_label_quality.json``: each object's pseudo-foreground size and, with --gt, the quality against the masks.
+imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click file per case, ``CASE<suffix>``, or
+one file with the clicks of all cases, in any of the click formats (README's "Click formats" describes them;
+``point_tools.click_formats`` is their registry). Full masks (``--gt`` for the pseudo-label quality report,
+``--labels_ts`` for the test cases) are ``CASE.ext`` with values 0..K. Writes ``$nnUNet_raw/DatasetXXX_NAME`` (see
+``dataset_conversion.raw_dataset``) with a report, ``pseudo_label_quality.json``: each object's pseudo-foreground
+size and, with --gt, the quality against the masks.
 
 Exit status: 0 written; 1 nothing written (every problem with the folders and cases is listed, each naming its
 file); 2 a bad option; 3 written, but some objects have fewer than 5 pseudo-foreground voxels (listed; check
@@ -23,18 +23,19 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from point_tools.click_formats import CLICK_FORMATS, format_of
 from point_tools.clicks import ClickError
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
-from point_tools.io import CLASSES_SIDECAR_SUFFIX, SLICER_SUFFIX, VOLUME_SUFFIXES, csv_cases
+from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import IMAGE_ENDINGS, Case, LabelSettings, build_dataset, image_ending
+from dataset_conversion.raw_dataset import NNUNET_ENDINGS, Case, LabelSettings, build_dataset, image_ending
 
 _CHANNEL_FILE = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
-MASK_SUFFIXES = tuple(dict.fromkeys(IMAGE_ENDINGS + VOLUME_SUFFIXES))
-ANNOTATION_SUFFIXES = (SLICER_SUFFIX,) + VOLUME_SUFFIXES
-# Files that sit beside annotation volumes without being one: class sidecars, MetaImage data files.
-_COMPANION_SUFFIXES = (CLASSES_SIDECAR_SUFFIX, ".raw", ".zraw")
+PER_CASE_SUFFIXES = tuple(s for f in CLICK_FORMATS.values() if f.per_case for s in f.suffixes)
+DATASET_FILE_SUFFIXES = tuple(s for f in CLICK_FORMATS.values() if not f.per_case for s in f.suffixes)
+# Files that sit beside click files or masks without being one (e.g. class sidecars, MetaImage data): skipped.
+_COMPANION_SUFFIXES = tuple(dict.fromkeys(s for f in CLICK_FORMATS.values() for s in f.companions))
 
 
 def _visible_files(folder: Path, what: str, problems: list[str]) -> list[Path]:
@@ -43,11 +44,6 @@ def _visible_files(folder: Path, what: str, problems: list[str]) -> list[Path]:
         return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     problems.append(f"{what} folder {folder} {'is a file, not a folder' if folder.exists() else 'does not exist'}")
     return []
-
-
-def _suffix(path: Path, suffixes: Sequence[str]) -> str | None:
-    name = path.name.lower()
-    return max((s for s in suffixes if name.endswith(s)), key=len, default=None)
 
 
 def find_channel_images(folder: str | Path) -> tuple[dict[str, tuple[Path, ...]], list[str]]:
@@ -60,7 +56,7 @@ def find_channel_images(folder: str | Path) -> tuple[dict[str, tuple[Path, ...]]
         match = _CHANNEL_FILE.fullmatch(path.name[: -len(ending)]) if ending else None
         if match is None:
             problems.append(f"{path}: not an image named CASE_XXXX.ext (XXXX the channel; ext one of "
-                            f"{', '.join(IMAGE_ENDINGS)})")
+                            f"{', '.join(NNUNET_ENDINGS)})")
             continue
         case, channel = match["case"], int(match["channel"])
         if channel in found.setdefault(case, {}):
@@ -84,9 +80,9 @@ def find_case_files(folder: str | Path, suffixes: Sequence[str], what: str) -> t
     found: dict[str, Path] = {}
     problems: list[str] = []
     for path in _visible_files(folder, what, problems):
-        suffix = _suffix(path, suffixes)
+        suffix = suffix_in(path, suffixes)
         if suffix is None:
-            if _suffix(path, _COMPANION_SUFFIXES) is None:
+            if suffix_in(path, _COMPANION_SUFFIXES) is None:
                 problems.append(f"{path}: not a {what} file (CASE with one of {', '.join(suffixes)})")
             continue
         case = path.name[: -len(suffix)]
@@ -107,17 +103,22 @@ def match_cases(cases: Sequence[str], files: dict[str, Path], what: str, where: 
 
 
 def find_annotations(annotations: str | Path, cases: Sequence[str]) -> tuple[dict[str, Path], list[str]]:
-    """{case: click file} from a folder of per-case files or one CSV, and the problems found."""
+    """{case: click file} from a folder of per-case click files or one file of all cases, and the problems found."""
     annotations = Path(annotations)
-    if annotations.is_file() and annotations.name.lower().endswith(".csv"):
+    if annotations.is_file():
         try:
-            files = {c: annotations for c in csv_cases(annotations)}
+            fmt = format_of(annotations)
+        except ClickError:
+            fmt = None  # reported below, with what -a takes
+        if fmt is None or fmt.per_case:
+            return {}, [f"{annotations}: -a takes a folder of per-case click files or one "
+                        f"{' / '.join(DATASET_FILE_SUFFIXES)} file of all cases"]
+        try:
+            files = {c: annotations for c in fmt.cases(annotations)}
         except ClickError as e:
             return {}, [str(e)]
         return files, match_cases(cases, files, "clicks", annotations)
-    if annotations.is_file():
-        return {}, [f"{annotations}: -a takes a folder of per-case click files or one .csv file"]
-    files, problems = find_case_files(annotations, ANNOTATION_SUFFIXES, "click annotation")
+    files, problems = find_case_files(annotations, PER_CASE_SUFFIXES, "click annotation")
     return files, problems + match_cases(cases, files, "click annotation", annotations)
 
 
@@ -131,7 +132,7 @@ def find_cases(images_dir: str | Path, annotations: str | Path, gt_dir: str | Pa
     problems += more
     truth: dict[str, Path] = {}
     if gt_dir is not None:
-        truth, more = find_case_files(gt_dir, MASK_SUFFIXES, "full mask")
+        truth, more = find_case_files(gt_dir, IMAGE_SUFFIXES, "full mask")
         problems += more + match_cases(list(images), truth, "full mask", Path(gt_dir))
     test_images: dict[str, tuple[Path, ...]] = {}
     test_truth: dict[str, Path] = {}
@@ -139,7 +140,7 @@ def find_cases(images_dir: str | Path, annotations: str | Path, gt_dir: str | Pa
         test_images, more = find_channel_images(images_ts_dir)
         problems += more
         if labels_ts_dir is not None:
-            test_truth, more = find_case_files(labels_ts_dir, MASK_SUFFIXES, "test label")
+            test_truth, more = find_case_files(labels_ts_dir, IMAGE_SUFFIXES, "test label")
             problems += more + match_cases(list(test_images), test_truth, "test label", Path(labels_ts_dir))
     elif labels_ts_dir is not None:
         problems.append("--labels_ts needs --images_ts")
@@ -188,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-i", dest="images_dir", required=True, help="images CASE_0000.ext, CASE_0001.ext, ...")
     parser.add_argument("-a", dest="annotations", required=True,
-                        help="folder of click files CASE.ext / CASE.mrk.json, or one .csv with a case column")
+                        help=f"folder of click files CASE<suffix> ({', '.join(PER_CASE_SUFFIXES)}), or one "
+                             f"{' / '.join(DATASET_FILE_SUFFIXES)} file with the clicks of all cases")
     parser.add_argument("-n", dest="name", required=True, help="dataset name (DatasetXXX_NAME)")
     parser.add_argument("--gt", dest="gt_dir", help="full masks CASE.ext of the training cases: quality report")
     parser.add_argument("--images_ts", dest="images_ts_dir", help="test images CASE_0000.ext ... -> imagesTs")

@@ -1,4 +1,4 @@
-"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels from click-annotated cases (SPEC section 2).
+"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels (``point_tools.geodesic``) from click-annotated cases.
 
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
 ``build_dataset`` does the rest, the same way for all of them:
@@ -57,6 +57,7 @@ import nibabel
 import numpy as np
 import SimpleITK as sitk
 from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from tqdm import tqdm
 
@@ -64,12 +65,14 @@ from point_tools.clicks import ClickError
 from point_tools.geodesic import (DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold,
                                   geodesic_pseudo_label, object_foreground_voxels, resolve_device)
 from point_tools.geometry import grid_mismatch, require_3d
-from point_tools.io import read_clicks
-from point_tools.io_volume import itk_reason, read_image
+from point_tools.click_formats import read_clicks
+from point_tools.image_files import IMAGE_SUFFIXES, itk_reason, read_image, suffix_in
 from point_tools.quality import format_quality_table, mean_quality, pseudo_label_quality
 
-# Endings nnU-Net reads 3D images with: SimpleITKIO's, plus plain NIfTI (read by NibabelIO).
-IMAGE_ENDINGS = tuple(SimpleITKIO.supported_file_endings) + (".nii",)
+# The image suffixes whose 3D images nnU-Net reads too (SimpleITKIO's, and NIfTI through NibabelIO): a dataset's
+# images must have one of them.
+NNUNET_ENDINGS = tuple(s for s in IMAGE_SUFFIXES
+                       if s in {*SimpleITKIO.supported_file_endings, *NibabelIO.supported_file_endings})
 QUALITY_REPORT = "pseudo_label_quality.json"
 # An object whose pseudo-foreground (the voxels of its class connected to its click) is smaller than this is
 # reported: the click alone or a speck beside it is no object's core, but the sign of misplaced clicks, an object
@@ -109,7 +112,7 @@ class Case:
     """The files of one case.
 
     images: one file per channel, in channel order, all with the same ending.
-    clicks: the click annotation (any ``point_tools.io`` format); None for a test case.
+    clicks: the click annotation (any format of ``point_tools.click_formats``); None for a test case.
     truth: full label map with values 0..K (or raw values mapped by ``LabelSettings.truth_values``):
         for a training case it feeds the quality report, for a test case it goes to ``labelsTs``.
     """
@@ -125,7 +128,7 @@ class LabelSettings:
     """How pseudo-labels are made and full labels read.
 
     num_classes: K. object_classes: object index -> class for click files that do not say (see
-    ``point_tools.io.read_clicks``). lamb, threshold, device: passed to ``geodesic_pseudo_label``.
+    ``point_tools.click_formats.read_clicks``). lamb, threshold, device: passed to ``geodesic_pseudo_label``.
     truth_values: raw value -> class for full labels (e.g. BraTS {0: 0, 1: 1, 2: 1, 4: 1}); a value it does not
     list is an error. None: full labels already hold 0..K.
     """
@@ -140,8 +143,7 @@ class LabelSettings:
 
 def image_ending(path: str | os.PathLike) -> str | None:
     """The nnU-Net file ending of ``path`` (``.nii.gz``, ``.nrrd``, ...), or None if nnU-Net cannot read it."""
-    name = Path(path).name.lower()
-    return next((e for e in IMAGE_ENDINGS if name.endswith(e)), None)
+    return suffix_in(path, NNUNET_ENDINGS)
 
 
 def nnunet_raw() -> Path:
@@ -377,7 +379,7 @@ def _check_layout(train: Sequence[Case], test: Sequence[Case], classes: Sequence
             ending = image_ending(path)
             if ending is None:
                 problems.append(f"case {case.name}: {path}: not an image nnU-Net reads "
-                                f"(endings {', '.join(IMAGE_ENDINGS)})")
+                                f"(endings {', '.join(NNUNET_ENDINGS)})")
             else:
                 endings.setdefault(ending, path)
     if len(endings) > 1:

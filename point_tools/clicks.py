@@ -1,4 +1,6 @@
-"""The click model: one foreground click and six background clicks per object (SPEC section 1).
+"""The click model of PA-Seg (Zhai et al., IEEE TMI 2023, arXiv 2208.05669): per object, one foreground click
+inside it and six background clicks just outside it, one beyond each extreme along each image axis (their box
+encloses the object).
 
 Voxel indices are in numpy array order (axis0, axis1, axis2) of ``sitk.GetArrayFromImage(image)``,
 i.e. (z, y, x) for SimpleITK images.

@@ -1,4 +1,5 @@
-"""Geodesic pseudo-labels from 7 clicks per object (SPEC section 2), with FastGeodis on CPU or CUDA.
+"""Geodesic pseudo-labels from 7 clicks per object, with FastGeodis on CPU or CUDA: PA-Seg's expansion of the
+clicks by geodesic distance (Zhai et al., IEEE TMI 2023, arXiv 2208.05669).
 
 Per object, inside the inclusive box spanned by its background clicks: intensities are normalised per
 channel to the box's robust range, the generalised geodesic distance ``(1 - lamb) * euclidean +

@@ -1,4 +1,4 @@
-"""Click annotation volumes (SPEC section 1): a label image on the image's grid.
+"""Click annotation volumes (the format of PA-Seg's published annotations): a label image on the image's grid.
 
 Encoding: 0 = no click; object n (1-based) uses value 2n-1 for its background clicks and 2n for its
 foreground click (1/2 for object 1, 3/4 for object 2, ...). Values must be non-negative integers.
@@ -20,7 +20,6 @@ they must agree on every object they both name.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -30,27 +29,17 @@ from scipy import ndimage
 
 from point_tools.clicks import ClickError, Index, ObjectClicks, resolve_class, validate_objects
 from point_tools.geometry import array_shape, grid_mismatch, require_3d
+from point_tools.image_files import IMAGE_SUFFIXES, image_stem, image_suffix, read_image
 
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 CLASSES_SIDECAR_SUFFIX = ".classes.json"
 
-_ITK_PREFIX = re.compile(r"^(?:sitk|itk)::ERROR:\s*(?:\w+\(0x[0-9a-fA-F]+\):\s*)?")
 _FACE = ndimage.generate_binary_structure(3, 1)
 _FULL = ndimage.generate_binary_structure(3, 3)
 
 
-def volume_stem(path: str | Path) -> str:
-    """File name without its image extension: ``CASE`` for ``CASE.nii.gz``."""
-    name = Path(path).name
-    for suffix in VOLUME_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def classes_sidecar(path: str | Path) -> Path:
     """Path of the JSON class sidecar that belongs to the annotation volume ``path``."""
-    return Path(path).with_name(volume_stem(path) + CLASSES_SIDECAR_SUFFIX)
+    return Path(path).with_name(image_stem(path) + CLASSES_SIDECAR_SUFFIX)
 
 
 def read_classes_sidecar(path: str | Path) -> dict[int, int] | None:
@@ -67,25 +56,6 @@ def read_classes_sidecar(path: str | Path) -> dict[int, int] | None:
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in out.values()):
         raise ClickError(f"{sidecar}: classes must be integers >= 1, got {mapping}")
     return out
-
-
-def itk_reason(error: RuntimeError) -> str:
-    """What a SimpleITK exception says went wrong, without the ITK source file and line and the object addresses
-    around it (the first and the last of its reasons)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    reasons = [_ITK_PREFIX.sub("", line) for line in lines if not line.startswith("Exception thrown in SimpleITK")]
-    if any(r.startswith("Unable to determine ImageIO reader") for r in reasons):
-        return "no image reader recognises it (not an image file, or a damaged one)"
-    reasons = list(dict.fromkeys(r for r in reasons if r))
-    return " ... ".join(reasons[:1] + reasons[1:][-1:]) or (lines[0] if lines else type(error).__name__)
-
-
-def read_image(path: str | Path) -> sitk.Image:
-    """sitk.ReadImage with a ClickError "could not read PATH: reason" instead of an ITK traceback."""
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as e:
-        raise ClickError(f"could not read {path}: {itk_reason(e)}") from None
 
 
 def _central_voxel(coords: np.ndarray, spacing: np.ndarray) -> Index:
@@ -176,6 +146,9 @@ def _merge_mappings(sidecar: dict[int, int] | None, given: dict[int, int] | None
 def write_annotation_volume(objects: Sequence[ObjectClicks], reference: sitk.Image, path: str | Path) -> None:
     """Write ``objects`` as an annotation volume on ``reference``'s grid, plus a class sidecar if any class != 1."""
     source = str(path)
+    if image_suffix(path) is None:
+        raise ClickError(f"{source}: an annotation volume is an image file: end its name with one of "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
     shape = array_shape(reference)
     validate_objects(objects, shape, source)
     arr = np.zeros(shape, np.uint8 if 2 * len(objects) <= 255 else np.uint16)

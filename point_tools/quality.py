@@ -1,5 +1,4 @@
-"""Pseudo-label quality against full masks (SPEC section 2): precision first, since a wrong label costs more
-than a missing one.
+"""Pseudo-label quality against full masks: precision first, since a wrong label costs more than a missing one.
 
 Metrics of a pseudo-label ``p`` (0 = background, 1..K = classes, ``ignore_value`` = unlabelled) against a
 full mask ``t`` (0 = background, > 0 = foreground):

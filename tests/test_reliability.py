@@ -315,7 +315,7 @@ def test_folder_and_case_problems_are_reported_together(nnunet_env, tmp_path):
 # ------------------------------------------------------------------------------------------- other tools
 
 
-@pytest.mark.usefixtures("nnunet_env")  # its PYTHONPATH: the command runs this working tree
+@pytest.mark.usefixtures("this_tree")
 def test_simulate_points_bad_masks_and_output(tmp_path):
     masks = tmp_path / "masks"
     masks.mkdir()

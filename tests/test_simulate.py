@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from point_tools.click_formats import FORMAT_CHOICES, click_format, read_clicks
 from point_tools.clicks import validate_objects
-from point_tools.io import read_clicks
 from point_tools.simulate import simulate_clicks
 from tests.conftest import run_cli
 
@@ -112,7 +112,8 @@ def test_bad_arguments():
         simulate_clicks(np.zeros((4, 4)), (1, 1, 1))
 
 
-@pytest.mark.parametrize("fmt", ["volume", "csv"])
+@pytest.mark.usefixtures("this_tree")
+@pytest.mark.parametrize("fmt", FORMAT_CHOICES)  # every registered format, and the former names
 def test_cli_writes_clicks_that_read_back(tmp_path, fmt):
     masks = tmp_path / "masks"
     masks.mkdir()
@@ -126,8 +127,7 @@ def test_cli_writes_clicks_that_read_back(tmp_path, fmt):
     out = tmp_path / "clicks"
     run_cli("paseg_simulate_points", "-i", masks, "-o", out, "--format", fmt, "-np", "2")
     for case, (reference, objects) in expected.items():
-        path = out / ("clicks.csv" if fmt == "csv" else f"{case}.nii.gz")
-        read = read_clicks(path, reference, case=case if fmt == "csv" else None)
+        read = read_clicks(out / click_format(fmt).file_name(case), reference, case=case)
         # an annotation volume keeps no order among an object's background clicks
         assert [(o.foreground, sorted(o.background), o.label) for o in read] == \
             [(o.foreground, sorted(o.background), o.label) for o in objects]

@@ -1,4 +1,5 @@
-"""Multi-view gated CRF loss (SPEC section 3) computed offset by offset, never as a (voxels x window) tensor."""
+"""The multi-view CRF (mCRF) loss of PA-Seg (Zhai et al., IEEE TMI 2023, arXiv 2208.05669), computed offset by
+offset, never as a (voxels x window) tensor."""
 from __future__ import annotations
 
 import math
@@ -144,7 +145,9 @@ class _GatedCRFEnergy(torch.autograd.Function):
 
 
 class MultiViewGatedCRFLoss(nn.Module):
-    """Multi-view gated CRF loss of PA-Seg (SPEC section 3), memory O(voxels x (classes + channels)).
+    """Multi-view CRF (mCRF) loss of PA-Seg's stage 1, memory O(voxels x (classes + channels)): the gated CRF loss
+    (Obukhov et al., 2019; a Potts energy whose pairs are weighted by a Gaussian of distance and intensity difference)
+    on the 2D slices of each of the three orthogonal views, averaged over the views.
 
     For each slicing direction v (slices orthogonal to axis 0, 1 or 2), every voxel i and every neighbour j != i in
     the same slice within the (2r+1) x (2r+1) window around i that lies inside the volume (no padding, no

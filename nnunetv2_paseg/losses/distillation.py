@@ -1,4 +1,5 @@
-"""Cross knowledge distillation (CKD) term of PA-Seg's stage 2."""
+"""The cross knowledge distillation (CKD) term of PA-Seg's stage 2, Self and Cross Monitoring (Zhai et al., IEEE
+TMI 2023, arXiv 2208.05669)."""
 from __future__ import annotations
 
 import torch
@@ -13,10 +14,11 @@ def cross_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.
 
         L_ckd = T^2 * mean over (batch, voxels) of  sum_c p_t,c * (log p_t,c - log p_s,c)
 
-    i.e. KL(p_t || p_s) * T^2, Hinton et al.'s distillation loss. SPEC section 4 writes it
-    ``KL(softmax(z/T) || softmax(z'/T)) * T^2`` in the argument order of PyTorch's ``kl_div(input=log p_s,
-    target=p_t)``, which is exactly what PA-Seg's reference computes (KDLoss: kl_div of log_softmax(student / T)
-    against softmax(teacher / T), 'batchmean' over the flattened voxels). The T^2 factor keeps the gradient
+    i.e. KL(p_t || p_s) * T^2, the distillation loss of Hinton et al. (2015) that PA-Seg's CKD applies per voxel.
+    Written in the argument order of PyTorch's ``kl_div(input=log p_s, target=p_t)`` it reads
+    ``KL(softmax(z/T) || softmax(z'/T)) * T^2``: the same quantity. PA-Seg's public code (github.com/HiLab-git/PA-Seg)
+    computes exactly this: ``kl_div`` of ``log_softmax(student / T)`` against ``softmax(teacher / T)`` on the
+    (voxels, classes) matrix with 'batchmean', i.e. averaged over the voxels. The T^2 factor keeps the gradient
     ``T * (p_s - p_t) / #voxels`` on z comparable in size across temperatures.
 
     Args:

@@ -1,4 +1,6 @@
-"""Slow, literal implementations of the SPEC section 3 losses, the yardstick for tests and benchmarks only.
+"""Slow, literal implementations of PA-Seg's multi-view CRF (mCRF) and variance minimisation (VM) losses, as
+``MultiViewGatedCRFLoss`` and ``VarianceMinimizationLoss`` state their formulas: the yardstick for tests and
+benchmarks only.
 
 They share no code with crf.py / variance.py: the CRF one materialises every (voxel, window position) pair with
 ``F.unfold`` exactly as the formula reads, which costs O(voxels x window x classes) memory.
@@ -14,7 +16,8 @@ import torch.nn.functional as F
 def dense_multi_view_gated_crf(probs: torch.Tensor, image: torch.Tensor, radius: int = 5, sigma_xy: float = 6.0,
                                sigma_intensity: float = 0.1,
                                spacing: Sequence[float] | None = None) -> torch.Tensor:
-    """L_mCRF of SPEC section 3 by unfolding each view's slices; probs (N, C, X, Y, Z), image (N, K, X, Y, Z)."""
+    """L_mCRF (``MultiViewGatedCRFLoss``'s formula) by unfolding each view's slices; probs (N, C, X, Y, Z), image
+    (N, K, X, Y, Z)."""
     n, c, *size = probs.shape
     k = image.shape[1]
     spacing = spacing or (1.0, 1.0, 1.0)
@@ -45,7 +48,7 @@ def dense_multi_view_gated_crf(probs: torch.Tensor, image: torch.Tensor, radius:
 
 
 def looped_variance_minimization(probs: torch.Tensor, image: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """L_VM of SPEC section 3, one (sample, channel, class) at a time."""
+    """L_VM (``VarianceMinimizationLoss``'s formula), one (sample, channel, class) at a time."""
     total = probs.new_zeros(())
     n, c = probs.shape[:2]
     k = image.shape[1]

@@ -1,4 +1,5 @@
-"""Variance minimisation loss (SPEC section 3): probability-weighted intensity variance per class."""
+"""The variance minimisation (VM) loss of PA-Seg (Zhai et al., IEEE TMI 2023, arXiv 2208.05669):
+probability-weighted intensity variance per class."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,8 @@ from nnunetv2_paseg.losses.crf import check_probs_and_image
 
 
 class VarianceMinimizationLoss(nn.Module):
-    """Variance minimisation loss of PA-Seg (SPEC section 3).
+    """Variance minimisation (VM) loss of PA-Seg's stage 1: the probability-weighted intensity variance of every
+    class, background included, which pulls each unlabelled voxel towards a class of similar intensity.
 
     For sample n, image channel k and class c, with weights :math:`w_{ic} = p_{ic}` (and
     :math:`w_{i0} = p_{i0}\\,[x_{ik} > \\min_i x_{ik}]` for the background class c = 0):

@@ -84,10 +84,13 @@ def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[fl
 
 
 class nnUNetTrainerPASeg(nnUNetTrainer):
-    """nnU-Net trainer for sparse (pseudo-)labels with an ``ignore`` label: stage 1 of PA-Seg (SPEC section 3).
+    """nnU-Net trainer for sparse (pseudo-)labels with an ``ignore`` label: stage 1 of PA-Seg (Zhai et al., IEEE TMI
+    2023, arXiv 2208.05669).
 
     Loss per training step, with z the network's logits, p = softmax(z) at full resolution and g the guide image of
-    the same patch (paper, eqs. 3-8: partial loss, gated CRF loss, variance minimisation):
+    the same patch (the paper's stage-1 loss: a partial loss on the labelled voxels plus the multi-view CRF and
+    variance minimisation regularisers, whose formulas ``MultiViewGatedCRFLoss`` and ``VarianceMinimizationLoss``
+    state):
 
         L = L_partial(z, y) + ramp(epoch) * s * sum over regularisers r of  w_r * L_r(p, g)
 

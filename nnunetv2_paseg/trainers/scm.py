@@ -1,4 +1,5 @@
-"""Stage 2 of PA-Seg: nnUNetTrainerSCM, self and cross monitoring of two networks (SPEC section 4)."""
+"""Stage 2 of PA-Seg (Zhai et al., IEEE TMI 2023, arXiv 2208.05669): nnUNetTrainerSCM, Self and Cross Monitoring of
+two networks."""
 from __future__ import annotations
 
 import functools
@@ -144,8 +145,9 @@ def load_full_network(network: nn.Module, path: Path, role: str, this_run: dict 
 
 
 class nnUNetTrainerSCM(nnUNetTrainer):
-    """Stage 2 of PA-Seg (SPEC section 4): self and cross monitoring of a primary network A (the plans'
-    architecture, as nnUNetTrainerPASeg) and an auxiliary network B (as nnUNetTrainerPASegAux).
+    """Stage 2 of PA-Seg, Self and Cross Monitoring (SCM: self-training plus cross knowledge distillation, CKD) of a
+    primary network A (the plans' architecture, as nnUNetTrainerPASeg) and an auxiliary network B (as
+    nnUNetTrainerPASegAux).
 
     Both start from their complete stage-1 networks (segmentation heads included, unlike ``-pretrained_weights``,
     which SCM's stage-1 initialisation supersedes): by default the checkpoints of ``primary_stage1_trainer`` and
