@@ -110,9 +110,13 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
         assert parts["vm"].item() == pytest.approx(trainer.vm_loss(probs, data).item(), rel=1e-5)
         totals[epoch] = total.item()
     assert totals[8] < totals[58] < totals[trainer.num_epochs - 1]
-    # The CRF sees the patch at half size along the two in-plane axes, not the full-size patch.
+    # The CRF sees a copy on a grid of about 1 mm: the axes finer than that (0.8 and 0.9 mm here) are resampled, with
+    # the kernel's sigma in mm on that grid.
+    assert trainer.configuration_manager.spacing == pytest.approx([1.1, 0.8, 0.9])
+    assert trainer.crf_scales() == pytest.approx((1.0, 0.8, 0.9))
+    assert trainer.crf_loss.spacing == pytest.approx((1.1, 1.0, 1.0)) and trainer.crf_loss.sigma_xy == 5.0
     assert parts["crf"].item() != pytest.approx(crf_full, rel=1e-3)
-    trainer.crf_downsample = None
+    trainer.crf_grid_mm = None  # and crf_downsample None: the full-size patch
     assert trainer.compute_loss(output, target, guide)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
 
     # Once on, the regularisers reach the network: the full-resolution head's gradient differs from the partial
