@@ -486,10 +486,11 @@ def _init_worker(threads: int) -> None:
     import torch  # workers share the cores: one torch pool per worker would oversubscribe them
 
     torch.set_num_threads(threads)
-    # The main process handles Ctrl-C and SIGTERM (it removes the temporary folder); a worker that gets them too
-    # (the terminal and ``timeout`` signal the whole process group) just ends, without a traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The main process handles Ctrl-C and SIGTERM: it kills the workers and removes the temporary folder. The
+    # terminal, ``timeout`` and schedulers signal the whole process group; a worker that ended on the signal itself
+    # could be noticed (as a dead worker) before the main process runs its handler, so workers ignore both.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
