@@ -80,6 +80,11 @@ def test_cuda_without_cuda_says_what_is_available(nnunet_env, tmp_path):
 # ------------------------------------------------------------------------------------ signals and faults
 
 
+# Cases of the conversions interrupted below: enough that one is still running when the test, woken from its polling
+# on a loaded machine, sends its signal (8 cases took 0.3 s and were sometimes all done by then).
+INTERRUPTED_CASES = 48
+
+
 def _wait_for_labelling(raw: Path, proc: subprocess.Popen) -> None:
     """Until the conversion has written its first pseudo-label into its temporary folder."""
     deadline = time.monotonic() + 300
@@ -93,7 +98,7 @@ def _wait_for_labelling(raw: Path, proc: subprocess.Popen) -> None:
                                                (signal.SIGINT, 130, "stopped by Ctrl-C (SIGINT)")])
 def test_signal_to_the_process_group_removes_the_temporary_folder(nnunet_env, tmp_path, sig, status, said):
     """``timeout``, batch schedulers and Ctrl-C signal the whole process group: the workers as well."""
-    dirs = write_inputs(tmp_path / "in", n=8, gt=False)
+    dirs = write_inputs(tmp_path / "in", n=INTERRUPTED_CASES, gt=False)
     proc = subprocess.Popen([CONVERT, *convert_args(dirs, 32), "-np", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     _wait_for_labelling(nnunet_env["nnUNet_raw"], proc)
@@ -106,7 +111,7 @@ def test_signal_to_the_process_group_removes_the_temporary_folder(nnunet_env, tm
 
 def test_sigterm_to_the_main_process_in_process_conversion(nnunet_env, tmp_path):
     """``kill PID``: only the main process gets it, here while it labels in-process (-np 1)."""
-    dirs = write_inputs(tmp_path / "in", n=8, gt=False)
+    dirs = write_inputs(tmp_path / "in", n=INTERRUPTED_CASES, gt=False)
     proc = subprocess.Popen([CONVERT, *convert_args(dirs, 33)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     _wait_for_labelling(nnunet_env["nnUNet_raw"], proc)
@@ -118,7 +123,7 @@ def test_sigterm_to_the_main_process_in_process_conversion(nnunet_env, tmp_path)
 
 
 def test_killed_worker_is_one_line_and_leaves_nothing(nnunet_env, tmp_path):
-    dirs = write_inputs(tmp_path / "in", n=8, gt=False)
+    dirs = write_inputs(tmp_path / "in", n=INTERRUPTED_CASES, gt=False)
     proc = subprocess.Popen([CONVERT, *convert_args(dirs, 34), "-np", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     _wait_for_labelling(nnunet_env["nnUNet_raw"], proc)
