@@ -102,7 +102,7 @@ class LittleForegroundError(Exception):
                              for case, n, cls, voxels in objects)
         super().__init__(f"wrote {dataset}, but {len(objects)} object(s) have fewer than {MIN_FOREGROUND_VOXELS} "
                          f"pseudo-foreground voxels (misplaced clicks? see {dataset / QUALITY_REPORT}):\n  {listed}"
-                         f"\nCheck them; --allow_empty_foreground (allow_empty_foreground=True) accepts them.")
+                         f"\nCheck them; --allow_empty_foreground accepts them.")
         self.dataset = dataset
         self.objects = list(objects)
 
@@ -546,8 +546,9 @@ def _in_workers(fn: Callable, cases: Sequence[Case], pool: ProcessPoolExecutor |
                 bar.update()
         except BrokenProcessPool:
             unfinished = [c.name for f, c in futures.items() if f.exception() is not None]
+            listed = ", ".join(unfinished[:5]) + (f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else "")
             raise ConversionError(f"a worker process died (killed by a signal, or by the system for lack of "
-                                  f"memory) before case(s) {', '.join(unfinished)} were converted; rerun, with fewer "
+                                  f"memory) before case(s) {listed} were converted; rerun, with fewer "
                                   "worker processes (-np) if memory is short") from None
         # Any other error leaves the cases not yet started to ``_workers``, which stops the pool: futures cancelled
         # here could race with the pool's own clean-up of dead workers (Python 3.11 then prints an

@@ -99,8 +99,11 @@ def _wait_for_labelling(raw: Path, proc: subprocess.Popen) -> None:
 def test_signal_to_the_process_group_removes_the_temporary_folder(nnunet_env, tmp_path, sig, status, said):
     """``timeout``, batch schedulers and Ctrl-C signal the whole process group: the workers as well."""
     dirs = write_inputs(tmp_path / "in", n=INTERRUPTED_CASES, gt=False)
+    # As from a terminal: a job started in the background by a non-interactive shell (``cmd &``, as CI runners may)
+    # inherits SIGINT ignored, and Python then never installs its Ctrl-C handler.
     proc = subprocess.Popen([CONVERT, *convert_args(dirs, 32), "-np", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_labelling(nnunet_env["nnUNet_raw"], proc)
     os.killpg(proc.pid, sig)
     stdout, stderr = proc.communicate(timeout=120)
@@ -133,6 +136,8 @@ def test_killed_worker_is_one_line_and_leaves_nothing(nnunet_env, tmp_path):
     line = one_line_error(subprocess.CompletedProcess([], proc.returncode, stdout, stderr), 1)
     assert line.startswith("paseg_convert: error: a worker process died (killed by a signal, or by the system for "
                            "lack of memory) before case(s) ")
+    listed = line.split("before case(s) ")[1].split(" were converted")[0]
+    assert len(listed.split(" and ")[0].split(", ")) <= 5, "at most 5 cases by name, then 'and N more'"
     assert raw_contents(nnunet_env) == []
 
 
@@ -240,6 +245,7 @@ def test_objects_without_pseudo_foreground_are_reported(nnunet_env, tmp_path):
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
     out = nnunet_env["nnUNet_raw"] / "Dataset042_Strict"
     assert f"paseg_convert: wrote {out}, but 2 object(s) have fewer than 5 pseudo-foreground voxels" in proc.stderr
+    assert "Check them; --allow_empty_foreground accepts them." in proc.stderr
     assert "case case0: object 1 (class 1): 1 foreground voxel(s)" in proc.stderr
     assert "case case1: object 1 (class 1): 1 foreground voxel(s)" in proc.stderr
     report = json.loads((out / "pseudo_label_quality.json").read_text())

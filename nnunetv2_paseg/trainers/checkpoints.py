@@ -9,6 +9,7 @@ trainer, dataset, plans, configuration and labels the file was trained with besi
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -33,7 +34,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: torch.device | str, w
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
         raise CheckpointError(f"could not read {what} {path} ({Path(path).stat().st_size} bytes): "
-                              f"{type(e).__name__}: {' '.join(str(e).split())[:300]}. It is cut short (a run "
+                              f"{type(e).__name__}: {textwrap.shorten(str(e), 300, placeholder=' ...')}. It is cut short (a run "
                               f"killed while saving it?) or not a PyTorch checkpoint") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise CheckpointError(f"{what} {path} is not an nnU-Net checkpoint (no 'network_weights')")
