@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/accuracy.py [--target ventricles|deepgrey] [--seeds 0 1 2] [--jobs 2]
         [--methods full pce paseg aux scm] [--variants nnUNetTrainerPASeg_mmCRF ...]
-        [--epochs 24 --iterations 50 --max_features 32] [--device cpu|cuda]
+        [--epochs 24 --iterations 50 --max_features 64] [--device cpu|cuda]
 
 Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
@@ -297,8 +297,16 @@ def summarise(records: dict[tuple[int, str], dict], trainers: list[str], classes
     return out
 
 
+def paired_difference(summary: dict, a: str, b: str) -> tuple[float, list[int]]:
+    """Mean over the seeds that both trainers ran of trainer ``a``'s mean Dice minus ``b``'s, and those seeds: a
+    method run on fewer seeds is compared on its own cohorts only."""
+    dice_a, dice_b = ({s: d for s, d in zip(summary[t]["seeds"], summary[t]["mean_dice"]["per_seed"])} for t in (a, b))
+    common = sorted(dice_a.keys() & dice_b.keys())
+    return (float(np.mean([dice_a[s] - dice_b[s] for s in common])) if common else math.nan), common
+
+
 def targets(summary: dict, names: dict[str, str], second_target: bool) -> list[str]:
-    """The issue's targets, met or missed, on the mean Dice over classes and seeds."""
+    """The issue's targets, met or missed, on the mean Dice over classes and seeds (differences paired by seed)."""
     dice = {key: summary[t]["mean_dice"]["mean"] for key, t in names.items() if t in summary}
     hd = {key: float(np.nanmean([summary[t]["classes"][c]["HD95"]["mean"] for c in summary[t]["classes"]]))
           for key, t in names.items() if t in summary}
@@ -308,19 +316,19 @@ def targets(summary: dict, names: dict[str, str], second_target: bool) -> list[s
         checks.append(f"{text}: {'met' if ok else 'missed'}")
 
     if {"paseg", "pce"} <= dice.keys():
-        gain = dice["paseg"] - dice["pce"]
+        gain, seeds = paired_difference(summary, names["paseg"], names["pce"])
         if second_target:
-            check(f"PASeg - pCE = {gain:+.3f} Dice (target >= 0)", gain >= 0)
+            check(f"PASeg - pCE = {gain:+.3f} Dice over seeds {seeds} (target >= 0)", gain >= 0)
         else:
-            check(f"PASeg - pCE = {gain:+.3f} Dice (target >= +0.05)", gain >= 0.05)
+            check(f"PASeg - pCE = {gain:+.3f} Dice over seeds {seeds} (target >= +0.05)", gain >= 0.05)
             check(f"HD95 PASeg {hd['paseg']:.1f} mm vs pCE {hd['pce']:.1f} mm (target: not worse)",
                   hd["paseg"] <= hd["pce"])
     if not second_target and {"paseg", "full"} <= dice.keys():
         ratio = dice["paseg"] / dice["full"]
         check(f"PASeg / full = {ratio:.3f} (target >= 0.85)", ratio >= 0.85)
     if not second_target and {"scm", "paseg"} <= dice.keys():
-        diff = dice["scm"] - dice["paseg"]
-        check(f"SCM - PASeg = {diff:+.3f} Dice (target >= 0)", diff >= 0)
+        diff, seeds = paired_difference(summary, names["scm"], names["paseg"])
+        check(f"SCM - PASeg = {diff:+.3f} Dice over seeds {seeds} (target >= 0)", diff >= 0)
     if dice:
         every = all(summary[t]["found_foreground_every_run"] for key, t in names.items() if t in summary)
         check("every method found the foreground in every run", every)

@@ -11,7 +11,7 @@ import argparse
 import os
 from multiprocessing import Pool
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -103,6 +103,27 @@ def background_points(inside: np.ndarray, offset: np.ndarray, shape: Sequence[in
     return tuple(points)
 
 
+def free_voxel(point: tuple[int, int, int], taken: set[tuple[int, int, int]], shape: Sequence[int],
+               spacing: np.ndarray, allowed: Callable[[tuple[int, int, int]], bool]) -> tuple[int, int, int]:
+    """``point``, or if another object's click already took it, a voxel of the image that is ``allowed`` and not
+    taken: the nearest in mm (ties in index order) in the smallest cube around ``point`` that has one. An
+    annotation volume holds one click per voxel, and adjacent structures (caudate and putamen) can share a
+    background click's spot."""
+    if point not in taken:
+        return point
+    centre = np.asarray(point)
+    for radius in range(1, max(shape)):
+        axis = np.arange(-radius, radius + 1)
+        shell = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+        shell = shell[np.abs(shell).max(axis=1) == radius]
+        for step in shell[np.lexsort((*shell.T[::-1], ((shell * spacing) ** 2).sum(axis=1)))]:
+            candidate = tuple(int(v) for v in centre + step)
+            if (all(0 <= v < s for v, s in zip(candidate, shape)) and candidate not in taken
+                    and allowed(candidate)):
+                return candidate  # type: ignore[return-value]
+    raise ValueError(f"no free voxel for a click near {point}")
+
+
 def simulate_clicks(mask: np.ndarray, spacing: Sequence[float], *, per: str = "component",
                     min_size_voxels: int = 10, fg_mode: str = "deepest", seed: int | None = None,
                     margin_mm: float | None = None, jitter_mm: float = 0.0,
@@ -128,13 +149,27 @@ def simulate_clicks(mask: np.ndarray, spacing: Sequence[float], *, per: str = "c
                   else np.maximum(1, np.rint(margin_mm / spacing)).astype(int))
     rng = np.random.default_rng(seed)
     objects = []
+    taken: set[tuple[int, int, int]] = set()  # the clicks of the objects before this one
     for label, box, inside in object_masks(mask, per, min_size_voxels, classes):
         offset = np.array([s.start for s in box])
+
+        def in_object(p: tuple[int, int, int]) -> bool:
+            local = np.asarray(p) - offset
+            return bool(np.all(local >= 0) and np.all(local < inside.shape) and inside[tuple(local)])
+
         fg = deepest_point(inside, spacing) if fg_mode == "deepest" else random_interior_point(inside, rng)
         if jitter_mm > 0:
             fg = jitter_inside(fg, inside, spacing, jitter_mm, rng)
-        bg = background_points(inside, offset, mask.shape, spacing, margin_vox, jitter_mm, rng)
-        objects.append(ObjectClicks(tuple(int(v) for v in np.asarray(fg) + offset), bg, label))
+        fg = free_voxel(tuple(int(v) for v in np.asarray(fg) + offset), taken, mask.shape, spacing, in_object)
+        # Background click 2 * axis + (0: low side, 1: high side) may move within its plane or outwards, never
+        # inwards: its box would cut the object.
+        bg = tuple(free_voxel(p, taken, mask.shape, spacing,
+                              lambda q, p=p, a=i // 2, side=2 * (i % 2) - 1: (q[a] - p[a]) * side >= 0
+                              and not in_object(q))
+                   for i, p in enumerate(background_points(inside, offset, mask.shape, spacing, margin_vox,
+                                                           jitter_mm, rng)))
+        objects.append(ObjectClicks(fg, bg, label))
+        taken.update((fg, *bg))
     if objects:
         validate_objects(objects, mask.shape, "simulated clicks")
     return objects

@@ -63,8 +63,8 @@ def test_every_run_is_recorded_once(tmp_path) -> None:
 
 def test_targets_are_judged_on_the_mean_over_seeds() -> None:
     def entry(dice: float, hd: float, found: bool = True) -> dict:
-        return {"mean_dice": {"mean": dice}, "classes": {"c": {"HD95": {"mean": hd}}},
-                "found_foreground_every_run": found}
+        return {"seeds": [0, 1], "mean_dice": {"mean": dice, "per_seed": [dice - 0.01, dice + 0.01]},
+                "classes": {"c": {"HD95": {"mean": hd}}}, "found_foreground_every_run": found}
 
     names = {"full": "F", "pce": "P", "paseg": "S", "scm": "M"}
     summary = {"F": entry(0.88, 2.0), "P": entry(0.69, 9.0), "S": entry(0.76, 8.0), "M": entry(0.77, 7.0)}
@@ -74,3 +74,11 @@ def test_targets_are_judged_on_the_mean_over_seeds() -> None:
     assert [c.rsplit(": ", 1)[1] for c in accuracy.targets(summary, names, second_target=False)] == \
         ["missed", "missed", "missed", "met", "missed"]
     assert accuracy.targets(summary, names, second_target=True)[0].endswith(": met")  # 0.72 >= 0.69
+
+
+def test_differences_are_paired_by_seed() -> None:
+    """SCM on seeds 0 and 1 only is compared with PASeg on those seeds, not with PASeg's mean over three."""
+    summary = {"S": {"seeds": [0, 1, 2], "mean_dice": {"per_seed": [0.75, 0.76, 0.60]}},
+               "M": {"seeds": [0, 1], "mean_dice": {"per_seed": [0.74, 0.75]}}}
+    diff, seeds = accuracy.paired_difference(summary, "M", "S")
+    assert seeds == [0, 1] and diff == pytest.approx(-0.01)

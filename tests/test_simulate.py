@@ -7,6 +7,7 @@ import SimpleITK as sitk
 
 from point_tools.click_formats import FORMAT_CHOICES, click_format, read_clicks
 from point_tools.clicks import validate_objects
+from point_tools.io_volume import write_annotation_volume
 from point_tools.simulate import simulate_clicks
 from tests.conftest import run_cli
 
@@ -131,3 +132,24 @@ def test_cli_writes_clicks_that_read_back(tmp_path, fmt):
         # an annotation volume keeps no order among an object's background clicks
         assert [(o.foreground, sorted(o.background), o.label) for o in read] == \
             [(o.foreground, sorted(o.background), o.label) for o in objects]
+
+
+def test_adjacent_objects_never_share_a_click_voxel(tmp_path):
+    """Two structures one voxel apart: the first's upper and the second's lower background click would fall on the
+    same voxel, which the annotation volume cannot hold. The second moves to the nearest free voxel, still outside
+    its object and not inwards."""
+    mask = np.zeros((24, 16, 16), np.uint8)
+    mask[5:10, 5:11, 5:11] = 1
+    mask[11:16, 5:11, 5:11] = 2
+    first, second = simulate_clicks(mask, spacing=(1.0, 1.0, 1.0))
+    assert first.background[1] == (10, 7, 7)  # the first object's clicks are those of the protocol
+    moved = second.background[0]
+    assert moved != (10, 7, 7) and moved[0] <= 10 and mask[moved] != 2
+    clicks = [c for obj in (first, second) for c in (obj.foreground, *obj.background)]
+    assert len(set(clicks)) == len(clicks)
+    validate_objects([first, second], mask.shape, "adjacent")
+    image = sitk.GetImageFromArray(mask.astype(np.float32))
+    path = tmp_path / "case.nii.gz"
+    write_annotation_volume([first, second], image, path)
+    assert [(o.foreground, sorted(o.background)) for o in read_clicks(path, image)] == \
+        [(o.foreground, sorted(o.background)) for o in (first, second)]
