@@ -3,7 +3,9 @@
 Per object: one foreground click at the deepest interior point (largest spacing-aware distance to the
 object's boundary) or at a random interior point, and six background clicks one margin beyond the
 object's extremes along each axis, at the extreme voxel's other coordinates. Optional jitter (mm) models
-annotator noise. Indices are in numpy (z, y, x) order, spacing likewise.
+annotator noise. Clicks of different objects never share a voxel (an annotation volume holds one per voxel):
+a click whose voxel is taken moves to the nearest free one that keeps its meaning (``free_voxel``). Indices are in
+numpy (z, y, x) order, spacing likewise.
 """
 from __future__ import annotations
 
