@@ -300,7 +300,7 @@ def summarise(records: dict[tuple[int, str], dict], trainers: list[str], classes
 def paired_difference(summary: dict, a: str, b: str) -> tuple[float, list[int]]:
     """Mean over the seeds that both trainers ran of trainer ``a``'s mean Dice minus ``b``'s, and those seeds: a
     method run on fewer seeds is compared on its own cohorts only."""
-    dice_a, dice_b = ({s: d for s, d in zip(summary[t]["seeds"], summary[t]["mean_dice"]["per_seed"])} for t in (a, b))
+    dice_a, dice_b = (dict(zip(summary[t]["seeds"], summary[t]["mean_dice"]["per_seed"])) for t in (a, b))
     common = sorted(dice_a.keys() & dice_b.keys())
     return (float(np.mean([dice_a[s] - dice_b[s] for s in common])) if common else math.nan), common
 
@@ -409,13 +409,13 @@ def write_ablation(summary: dict, records: dict, classes: list[str], path: Path,
              "|" + "---|" * (9 + len(seeds))]
     for trainer, entry in summary.items():
         per_seed = {s: records[(s, trainer)]["mean_dice"] for s in entry["seeds"]}
-        paired = [per_seed[s] - records[(s, pce)]["mean_dice"] for s in entry["seeds"] if (s, pce) in records]
+        gain = paired_difference(summary, trainer, pce)[0] if pce in summary and trainer != pce else math.nan
         precision = np.mean([entry["classes"][c]["precision"]["mean"] for c in classes])
         recall = np.mean([entry["classes"][c]["recall"]["mean"] for c in classes])
         hd = np.nanmean([entry["classes"][c]["HD95"]["mean"] for c in classes])
         lines.append("| " + " | ".join([
             trainer, str(len(entry["seeds"])), fmt(entry["mean_dice"]),
-            f"{np.mean(paired):+.3f}" if paired and trainer != pce else "",
+            "" if math.isnan(gain) else f"{gain:+.3f}",
             *[f"{per_seed[s]:.3f}" if s in per_seed else "" for s in seeds],
             f"{precision:.2f} / {recall:.2f}", f"{hd:.1f}",
             ", ".join("never" if e is None else str(e) for e in entry["first_fg_epochs"]),

@@ -163,14 +163,13 @@ def simulate_clicks(mask: np.ndarray, spacing: Sequence[float], *, per: str = "c
         if jitter_mm > 0:
             fg = jitter_inside(fg, inside, spacing, jitter_mm, rng)
         fg = free_voxel(tuple(int(v) for v in np.asarray(fg) + offset), taken, mask.shape, spacing, in_object)
-        # Background click 2 * axis + (0: low side, 1: high side) may move within its plane or outwards, never
-        # inwards: its box would cut the object.
-        bg = tuple(free_voxel(p, taken, mask.shape, spacing,
-                              lambda q, p=p, a=i // 2, side=2 * (i % 2) - 1: (q[a] - p[a]) * side >= 0
-                              and not in_object(q))
-                   for i, p in enumerate(background_points(inside, offset, mask.shape, spacing, margin_vox,
-                                                           jitter_mm, rng)))
-        objects.append(ObjectClicks(fg, bg, label))
+        bg: list[tuple[int, int, int]] = []
+        for i, p in enumerate(background_points(inside, offset, mask.shape, spacing, margin_vox, jitter_mm, rng)):
+            # Click 2 * axis + high may move within its plane or outwards, never inwards: its box would cut the object.
+            axis, outwards = i // 2, 1 if i % 2 else -1
+            bg.append(free_voxel(p, taken, mask.shape, spacing,
+                                 lambda q: (q[axis] - p[axis]) * outwards >= 0 and not in_object(q)))
+        objects.append(ObjectClicks(fg, tuple(bg), label))
         taken.update((fg, *bg))
     if objects:
         validate_objects(objects, mask.shape, "simulated clicks")

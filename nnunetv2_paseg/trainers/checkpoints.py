@@ -33,9 +33,10 @@ def read_checkpoint(path: str | os.PathLike, map_location: torch.device | str, w
         # the next checkpoint of the same name.
         checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
+        reason = textwrap.shorten(str(e), 300, placeholder=" ...")
         raise CheckpointError(f"could not read {what} {path} ({Path(path).stat().st_size} bytes): "
-                              f"{type(e).__name__}: {textwrap.shorten(str(e), 300, placeholder=' ...')}. It is cut short (a run "
-                              f"killed while saving it?) or not a PyTorch checkpoint") from None
+                              f"{type(e).__name__}: {reason}. It is cut short (a run killed while saving it?) or not a "
+                              "PyTorch checkpoint") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise CheckpointError(f"{what} {path} is not an nnU-Net checkpoint (no 'network_weights')")
     return checkpoint
