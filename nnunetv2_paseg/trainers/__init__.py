@@ -5,7 +5,8 @@ from nnunetv2_paseg.trainers.paseg import (nnUNetTrainerPASeg, nnUNetTrainerPASe
                                            nnUNetTrainerPASeg_100epochs, nnUNetTrainerPASeg_300epochs,
                                            nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_cleanGuide,
                                            nnUNetTrainerPASeg_fullCRF, nnUNetTrainerPASeg_fullResWeights,
-                                           nnUNetTrainerPASeg_mmCRF, nnUNetTrainerPASeg_mmCRF10,
+                                           nnUNetTrainerPASeg_mmCRF, nnUNetTrainerPASeg_mmCRF3,
+                                           nnUNetTrainerPASeg_mmCRF10,
                                            nnUNetTrainerPASeg_mmCRF_sigmaX0p2,
                                            nnUNetTrainerPASeg_noCRF, nnUNetTrainerPASeg_noVM, nnUNetTrainerPASeg_pCE,
                                            nnUNetTrainerPASeg_rampFromStart, nnUNetTrainerPASeg_voxelCRF)
@@ -18,7 +19,8 @@ from nnunetv2_paseg.trainers.scm import (nnUNetTrainerSCM, nnUNetTrainerSCM_50ep
 
 __all__ = ["nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_noCRF", "nnUNetTrainerPASeg_noVM",
            "nnUNetTrainerPASeg_fullCRF", "nnUNetTrainerPASeg_voxelCRF", "nnUNetTrainerPASeg_mmCRF",
-           "nnUNetTrainerPASeg_mmCRF10", "nnUNetTrainerPASeg_mmCRF_sigmaX0p2", "nnUNetTrainerPASeg_cleanGuide", "nnUNetTrainerPASeg_fullResWeights",
+           "nnUNetTrainerPASeg_mmCRF3", "nnUNetTrainerPASeg_mmCRF10", "nnUNetTrainerPASeg_mmCRF_sigmaX0p2",
+           "nnUNetTrainerPASeg_cleanGuide", "nnUNetTrainerPASeg_fullResWeights",
            "nnUNetTrainerPASeg_allChanges", "nnUNetTrainerPASeg_50epochs", "nnUNetTrainerPASeg_100epochs",
            "nnUNetTrainerPASeg_300epochs", "nnUNetTrainerPASeg_rampFromStart",
            "nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux_presetDepth", "nnUNetTrainerPASegAux_50epochs",

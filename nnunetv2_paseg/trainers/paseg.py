@@ -405,6 +405,16 @@ class nnUNetTrainerPASeg_mmCRF10(nnUNetTrainerPASeg_mmCRF):
         self.crf_sigma_xy_mm = 10.0
 
 
+class nnUNetTrainerPASeg_mmCRF3(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with sigma_xy = 3 mm: a kernel for structures a few voxels thick (the screening's recall rose from 0.60
+    to 0.67 when the kernel shrank from ~24 mm to 5 mm)."""
+
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.crf_sigma_xy_mm = 3.0
+
+
 class nnUNetTrainerPASeg_mmCRF_sigmaX0p2(nnUNetTrainerPASeg_mmCRF):
     """_mmCRF with twice the intensity bandwidth, sigma_x = 0.2: partial-volume voxels at a structure's edge stay
     coupled to its inside."""
