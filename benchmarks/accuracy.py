@@ -22,7 +22,8 @@ pooled voxel precision / recall per class.
 Writes to ``--results`` (default benchmarks/results/): ``accuracy.{md,json,png}`` (``accuracy_TARGET.*`` for
 targets other than the ventricles): the main methods, mean ± std over seeds, the issue's targets and whether every
 run found the foreground; ``ablation[_TARGET].md``: every trainer, per seed; and ``runs.jsonl``: one line per
-finished training (appended once, never rewritten), so that runs set aside later stay on record.
+finished training with the commit and day of that training (appended once, never rewritten), so that runs set aside
+later stay on record.
 
 Resumable: finished conversions, trainings and predictions are skipped, an interrupted training continues
 (``--c``); the reports are rewritten after every run (``--report_only`` rewrites them from what exists).
@@ -226,7 +227,8 @@ def train_and_predict(seed: int, method: Method, raw: Path, args, env: dict) -> 
         t0 = time.time()
         resumed = harness.train(env, raw.name, trainer, args.configuration, args.device, log_file, prefix="accuracy")
         (fold_dir / "benchmark_time.json").write_text(json.dumps({"train_seconds": time.time() - t0,
-                                                                  "resumed": resumed, "jobs": args.jobs}))
+                                                                  "resumed": resumed, "jobs": args.jobs,
+                                                                  "commit": args.commit}))
     pred_dir = args.work / "predictions" / f"seed{seed}" / method.trainer
     harness.predict(env, raw / "imagesTs", pred_dir, raw.name, trainer, args.configuration, args.device, log_file,
                     prefix="accuracy")
@@ -247,12 +249,16 @@ def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: 
     timing_file = fold_dir / "benchmark_time.json"
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     per_class = summarise_run(score_folder(pred_dir, raw / "labelsTs", len(classes)), classes)
-    return {"run": f"{fold_dir}@{int((fold_dir / 'checkpoint_final.pth').stat().st_mtime)}",
+    finished = (fold_dir / "checkpoint_final.pth").stat().st_mtime
+    return {"run": f"{fold_dir}@{int(finished)}",
             "target": args.target, "seed": seed, "trainer": method.trainer, "configuration": args.configuration,
             "max_features": args.max_features if args.configuration == "3d_small" else None,
             "epochs": args.epochs, "iterations": args.iterations, "device": args.device,
             "train_seconds": None if timing.get("resumed", True) else timing["train_seconds"],
-            "jobs": timing.get("jobs"), "commit": args.commit, "date": time.strftime("%Y-%m-%d"),
+            # The commit and the day of the training, not of this report (--report_only may come much later);
+            # runs trained before the commit was stored say "unknown".
+            "jobs": timing.get("jobs"), "commit": timing.get("commit", "unknown"),
+            "date": time.strftime("%Y-%m-%d", time.localtime(finished)),
             **training_facts(fold_dir),
             "mean_dice": float(np.mean([v["Dice"] for v in per_class.values()])), "classes": per_class}
 
@@ -380,9 +386,10 @@ def write_report(records: dict, quality: dict, classes: list[str], args) -> None
     checks = targets(main_summary, main_names, second_target=args.target != "ventricles")
     if checks:
         lines += ["", "Targets (mean Dice over classes and seeds): " + "; ".join(checks) + "."]
-    lines += ["", f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`; seeds {seeds}; commit "
-              f"{args.commit}; machine: {machine}; {time.strftime('%Y-%m-%d')}. Every run: `runs.jsonl`; every "
-              f"trainer per seed: `{stem.replace('accuracy', 'ablation')}.md`.", ""]
+    lines += ["", f"Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`; seeds {seeds}; report written "
+              f"at commit {args.commit}; machine: {machine}; {time.strftime('%Y-%m-%d')}. Every run, with the commit "
+              f"and day of its training: `runs.jsonl`; every trainer per seed: "
+              f"`{stem.replace('accuracy', 'ablation')}.md`.", ""]
     (results / f"{stem}.md").write_text("\n".join(lines))
     (results / f"{stem}.json").write_text(json.dumps(
         {"setting": {k: getattr(args, k) for k in ("target", "n_train", "n_test", "epochs", "iterations",

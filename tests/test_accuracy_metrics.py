@@ -1,10 +1,17 @@
-"""The benchmark's own metrics (benchmarks/accuracy.py): Dice and spacing-aware HD95 on shapes with a known answer."""
+"""The benchmark's own metrics (benchmarks/accuracy.py): Dice and spacing-aware HD95 on shapes with a known answer,
+and the provenance (commit, day) of a run's record."""
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
+import torch
 
 from benchmarks import accuracy
 
@@ -85,3 +92,30 @@ def test_differences_are_paired_by_seed() -> None:
                "M": {"seeds": [0, 1], "mean_dice": {"per_seed": [0.74, 0.75]}}}
     diff, seeds = accuracy.paired_difference(summary, "M", "S")
     assert seeds == [0, 1] and diff == pytest.approx(-0.01)
+
+
+@pytest.mark.parametrize("stored", [{"commit": "abc1234"}, {}])
+def test_a_run_record_keeps_the_commit_and_day_of_its_training(tmp_path, stored) -> None:
+    """``--report_only`` at a later commit must not relabel older runs in runs.jsonl with its own commit or day."""
+    env = {"nnUNet_results": str(tmp_path / "results")}
+    raw = tmp_path / "raw" / "Dataset999_Toy"
+    fold = accuracy.fold_dir_of(env, raw, "nnUNetTrainerPASeg", "3d_small")
+    fold.mkdir(parents=True)
+    torch.save({"logging": {"mean_fg_dice": [0.0, 0.6]}}, fold / "checkpoint_final.pth")
+    trained = time.mktime((2026, 11, 3, 12, 0, 0, 0, 0, -1))
+    os.utime(fold / "checkpoint_final.pth", (trained, trained))
+    (fold / "benchmark_time.json").write_text(json.dumps({"train_seconds": 60.0, "resumed": False, "jobs": 2,
+                                                          **stored}))
+    label = _box((6, 6, 6), (1, 1, 1), (4, 4, 4)).astype(np.uint8)
+    for folder in (raw / "labelsTs", tmp_path / "pred"):
+        folder.mkdir(parents=True)
+        sitk.WriteImage(sitk.GetImageFromArray(label), str(folder / "case0.nii.gz"))
+    args = SimpleNamespace(target="ventricles", configuration="3d_small", max_features=64, epochs=2, iterations=5,
+                           device="cpu", commit="fff0000+changes")
+    method = accuracy.Method("nnUNetTrainerPASeg", "PASeg", "clicks")
+
+    record = accuracy.run_record(0, method, raw, tmp_path / "pred", args, env, ["structure"])
+
+    assert record["commit"] == stored.get("commit", "unknown")
+    assert record["date"] == "2026-11-03"
+    assert record["mean_dice"] == 1.0 and record["first_fg_epoch"] == 1
