@@ -14,7 +14,7 @@ threshold fit small and large objects alike.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import FastGeodis
 import numpy as np
@@ -128,6 +128,49 @@ def box_faces(low: Sequence[int], high: Sequence[int], shape: Sequence[int]) -> 
     return faces
 
 
+class BoxInputs(NamedTuple):
+    """One object's box, prepared for distances: ``box`` (slices of the image), ``crop`` (C, Z, Y, X) normalised by
+    ``normalise_box`` (each channel in [0, 1 / C]), ``unit_spacing`` (spacing / the box's longest side in mm),
+    ``fg_seed`` (the foreground click) and ``bg_seed`` (box faces off the image border and the background clicks,
+    without the foreground click; empty when background seeds are not used), both (Z, Y, X) bool."""
+
+    box: tuple[slice, ...]
+    crop: np.ndarray
+    unit_spacing: list[float]
+    fg_seed: np.ndarray
+    bg_seed: np.ndarray
+
+
+def box_inputs(image: np.ndarray, valid: np.ndarray, spacing: Sequence[float], obj: ObjectClicks,
+               background_seeds: bool) -> BoxInputs:
+    """The box of ``obj`` in ``image`` (C, Z, Y, X) with its normalised intensities and seeds (``BoxInputs``).
+
+    ``valid``: voxels (Z, Y, X) used for the intensity normalisation.
+    """
+    low, high = obj.box()
+    box = tuple(slice(lo, h + 1) for lo, h in zip(low, high))
+    crop = normalise_box(image[(slice(None),) + box], valid[box])
+    extent = max(s * (h - lo + 1) for s, lo, h in zip(spacing, low, high))
+    fg_seed = np.zeros(crop.shape[1:], bool)
+    fg_seed[tuple(f - lo for f, lo in zip(obj.foreground, low))] = True
+    bg_seed = box_faces(low, high, image.shape[1:]) if background_seeds else np.zeros_like(fg_seed)
+    if background_seeds:
+        for point in obj.background:
+            bg_seed[tuple(p - lo for p, lo in zip(point, low))] = True
+        bg_seed &= ~fg_seed
+    return BoxInputs(box, crop, [s / extent for s in spacing], fg_seed, bg_seed)
+
+
+def geodesic_share(inputs: BoxInputs, lamb: float, iterations: int, device: torch.device) -> np.ndarray:
+    """Score in [0, 1] per box voxel (Z, Y, X); foreground is score < threshold (see ``foreground_score``)."""
+    tensor = torch.from_numpy(inputs.crop)[None].to(device)
+    d_fg = geodesic_distance(tensor, inputs.fg_seed, inputs.unit_spacing, lamb, iterations)
+    if not inputs.bg_seed.any():  # no background seeds asked for, or the box is the whole image
+        return d_fg / max(float(d_fg.max()), np.finfo(np.float32).tiny)
+    d_bg = geodesic_distance(tensor, inputs.bg_seed, inputs.unit_spacing, lamb, iterations)
+    return d_fg / np.maximum(d_fg + d_bg, np.finfo(np.float32).tiny)
+
+
 def foreground_score(image: np.ndarray, valid: np.ndarray, spacing: Sequence[float], obj: ObjectClicks,
                      lamb: float, background_seeds: bool, iterations: int,
                      device: torch.device) -> tuple[tuple[slice, ...], np.ndarray]:
@@ -137,24 +180,8 @@ def foreground_score(image: np.ndarray, valid: np.ndarray, spacing: Sequence[flo
     seeds: score = d_fg / (d_fg + d_bg), the foreground click's share of the two distances; 0.5 is the
     geodesic Voronoi split, lower is stricter. ``valid``: voxels used for the intensity normalisation.
     """
-    low, high = obj.box()
-    box = tuple(slice(lo, h + 1) for lo, h in zip(low, high))
-    crop = normalise_box(image[(slice(None),) + box], valid[box])
-    extent = max(s * (h - lo + 1) for s, lo, h in zip(spacing, low, high))
-    unit_spacing = [s / extent for s in spacing]
-    tensor = torch.from_numpy(crop)[None].to(device)
-    fg_seed = np.zeros(crop.shape[1:], bool)
-    fg_seed[tuple(f - lo for f, lo in zip(obj.foreground, low))] = True
-    d_fg = geodesic_distance(tensor, fg_seed, unit_spacing, lamb, iterations)
-    bg_seed = box_faces(low, high, image.shape[1:]) if background_seeds else np.zeros_like(fg_seed)
-    if background_seeds:
-        for point in obj.background:
-            bg_seed[tuple(p - lo for p, lo in zip(point, low))] = True
-        bg_seed &= ~fg_seed
-    if not bg_seed.any():  # no background seeds asked for, or the box is the whole image
-        return box, d_fg / max(float(d_fg.max()), np.finfo(np.float32).tiny)
-    d_bg = geodesic_distance(tensor, bg_seed, unit_spacing, lamb, iterations)
-    return box, d_fg / np.maximum(d_fg + d_bg, np.finfo(np.float32).tiny)
+    inputs = box_inputs(image, valid, spacing, obj, background_seeds)
+    return inputs.box, geodesic_share(inputs, lamb, iterations, device)
 
 
 def combine_objects(shape: Sequence[int], foregrounds: Sequence[tuple[tuple[slice, ...], np.ndarray, int]],
@@ -228,6 +255,21 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
     threshold in (0, 1): foreground is ``foreground_score`` < threshold. device: "cpu", "cuda", ...; default CUDA when available.
     ``source`` names the case in error messages.
     """
+    image = check_label_inputs(image, spacing, objects, num_classes, lamb, threshold, source)
+    background = minimum_rule_background(image, objects)
+    torch_device = resolve_device(device)
+    foregrounds = []
+    for obj in objects:
+        box, score = foreground_score(image, ~background, spacing, obj, lamb, background_seeds, iterations,
+                                      torch_device)
+        foregrounds.append((box, score < threshold, obj.label))
+    return label_objects(image.shape[1:], foregrounds, background, objects, num_classes)
+
+
+def check_label_inputs(image: np.ndarray, spacing: Sequence[float], objects: Sequence[ObjectClicks],
+                       num_classes: int, lamb: float, threshold: float, source: str) -> np.ndarray:
+    """The image (C, Z, Y, X) as float32 if every input of a pseudo-label is usable; ValueError or ClickError
+    naming ``source`` and the problem otherwise (shape, spacing, lambda, threshold, classes, NaN, clicks)."""
     image = np.asarray(image)
     if image.ndim != 4:
         raise ValueError(f"{source}: image must be (C, Z, Y, X), got shape {image.shape}")
@@ -244,15 +286,14 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
     for n, obj in enumerate(objects, start=1):
         if not 1 <= obj.label <= num_classes:
             raise ClickError(f"{source}: object {n} has class {obj.label}, outside 1..{num_classes}")
+    return image
 
-    background = minimum_rule_background(image, objects)
-    torch_device = resolve_device(device)
-    foregrounds = []
-    for obj in objects:
-        box, score = foreground_score(image, ~background, spacing, obj, lamb, background_seeds, iterations,
-                                      torch_device)
-        foregrounds.append((box, score < threshold, obj.label))
-    label = combine_objects(image.shape[1:], foregrounds, background, num_classes)
+
+def label_objects(shape: Sequence[int], foregrounds: Sequence[tuple[tuple[slice, ...], np.ndarray, int]],
+                  background: np.ndarray, objects: Sequence[ObjectClicks], num_classes: int) -> np.ndarray:
+    """``combine_objects``, then every foreground click set to its object's class (ignore where objects of two
+    classes click the same voxel): the click is certain whatever a method decided around it."""
+    label = combine_objects(shape, foregrounds, background, num_classes)
     clicked: dict[tuple[int, ...], set[int]] = {}
     for obj in objects:
         clicked.setdefault(tuple(obj.foreground), set()).add(obj.label)
