@@ -1,0 +1,41 @@
+"""The pseudo-label methods by name, as ``paseg_convert --method`` offers them.
+
+- ``geodesic`` (``point_tools.geodesic.geodesic_pseudo_label``): PA-Seg's geodesic distance from the foreground
+  click against the box faces and background clicks; foreground where ``d_fg < threshold * (d_fg + d_bg)``.
+- ``refined`` (``point_tools.refine.refined_pseudo_label``): that geodesic foreground as a core, grown along a
+  per-object intensity model learned from the core and the box's surround (all channels).
+
+Both take the same inputs, make the same checks (errors name the case) and keep the same guarantees (the clicked
+voxel is foreground, outside every box is background); ``lamb`` and ``threshold`` mean the geodesic weight and the
+geodesic (core) threshold in both.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from point_tools.clicks import ObjectClicks
+from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, geodesic_pseudo_label
+from point_tools.refine import refined_pseudo_label
+
+METHODS: dict[str, Callable[..., np.ndarray]] = {"geodesic": geodesic_pseudo_label, "refined": refined_pseudo_label}
+# The default stays the geodesic method until validation cohorts trained on the refined pseudo-labels are not
+# worse than with the geodesic ones (issue 23; docs/experiments.md).
+DEFAULT_METHOD = "geodesic"
+
+
+def check_method(method: str) -> str:
+    """``method`` if it names a pseudo-label method; ValueError listing the methods otherwise."""
+    if method not in METHODS:
+        raise ValueError(f"unknown pseudo-label method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: Sequence[ObjectClicks], *,
+                 method: str = DEFAULT_METHOD, num_classes: int = 1, lamb: float = DEFAULT_LAMBDA,
+                 threshold: float = DEFAULT_THRESHOLD, device: str | None = None, source: str = "image") -> np.ndarray:
+    """Pseudo-label (Z, Y, X) uint8 of ``image`` (C, Z, Y, X) by ``method``: 0 background, 1..num_classes, and
+    num_classes + 1 ignore (see the method's function for the rest)."""
+    return METHODS[check_method(method)](image, spacing, objects, num_classes=num_classes, lamb=lamb,
+                                         threshold=threshold, device=device, source=source)
