@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
+from point_tools.pseudo_labels import DEFAULT_METHOD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file, split_by_fraction
 from dataset_conversion.cli import add_label_arguments, run
@@ -75,16 +76,16 @@ def convert_brats(root: str | Path, dataset_id: int, name: str = "BraTS2019", *,
                   points_dir: str | Path | None = None, split_file: str | Path | None = None,
                   test_fraction: float = 0.0, seed: int = 0, lamb: float = DEFAULT_LAMBDA,
                   threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1, device: str | None = None,
-                  overwrite: bool = False, allow_empty_foreground: bool = False) -> Path:
+                  overwrite: bool = False, allow_empty_foreground: bool = False, method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the BraTS 2019 layout (module docstring); returns it."""
     train, test = find_brats_cases(root, modalities, points_dir, split_file, test_fraction, seed)
     settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,
-                             truth_values=WHOLE_TUMOUR)
+                             truth_values=WHOLE_TUMOUR, method=method)
     return build_dataset(train, test, dataset_id, name, classes=("whole_tumour",),
                          channel_names=tuple(m.upper() for m in MODALITIES[modalities]), settings=settings,
                          num_processes=num_processes, overwrite=overwrite,
                          allow_empty_foreground=allow_empty_foreground,
-                         description=f"BraTS 2019 whole tumour ({modalities}), geodesic pseudo-labels from PA-Seg's "
+                         description=f"BraTS 2019 whole tumour ({modalities}), {method} pseudo-labels from PA-Seg's "
                                      "7-point annotations")
 
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run(convert_brats, args.root, args.dataset_id, args.name, modalities=args.modalities, points_dir=args.points_dir,
         split_file=args.split_file, test_fraction=args.test_fraction, seed=args.seed, lamb=args.lamb,
         threshold=args.threshold, num_processes=args.num_processes, device=args.device, overwrite=args.overwrite,
-        allow_empty_foreground=args.allow_empty_foreground)
+        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
 
 
 if __name__ == "__main__":

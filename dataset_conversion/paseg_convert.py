@@ -1,7 +1,8 @@
-"""``paseg_convert``: an nnU-Net v2 raw dataset of geodesic pseudo-labels from images and 7-click annotations.
+"""``paseg_convert``: an nnU-Net v2 raw dataset of pseudo-labels from images and 7-click annotations.
 
     paseg_convert -i IMAGES_DIR -a ANNOTATIONS -d 501 -n Tumour [--gt MASKS_DIR]
                   [--images_ts TEST_IMAGES_DIR [--labels_ts TEST_MASKS_DIR]] [-np 4] [--preview]
+                  [--method geodesic|refined]
 
 IMAGES_DIR holds ``CASE_0000.ext``, ``CASE_0001.ext``, ... (one file per channel, named as in nnU-Net's
 imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click file per case, ``CASE<suffix>``, or
@@ -26,6 +27,7 @@ from typing import Sequence
 from point_tools.click_formats import CLICK_FORMATS, format_of
 from point_tools.clicks import ClickError
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
+from point_tools.pseudo_labels import DEFAULT_METHOD
 from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
 from dataset_conversion.cli import add_label_arguments, run
@@ -157,17 +159,17 @@ def convert_dataset(images_dir: str | Path, annotations: str | Path, dataset_id:
                     object_classes: dict[int, int] | None = None, channel_names: Sequence[str] | None = None,
                     lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
                     device: str | None = None, overwrite: bool = False, preview: bool = False,
-                    allow_empty_foreground: bool = False) -> Path:
+                    allow_empty_foreground: bool = False, method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from ``paseg_convert``'s folders (module docstring); returns it.
 
     The problems of the folders and of every case are reported together (``build_dataset`` says what it raises).
     """
     train, test, problems = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
     settings = LabelSettings(num_classes=len(classes), object_classes=object_classes, lamb=lamb,
-                             threshold=threshold, device=device)
+                             threshold=threshold, device=device, method=method)
     return build_dataset(train, test, dataset_id, name, classes=classes, channel_names=channel_names,
                          settings=settings, num_processes=num_processes, overwrite=overwrite, preview=preview,
-                         description=f"Geodesic pseudo-labels from click annotations ({Path(annotations).name})",
+                         description=f"Pseudo-labels ({method}) from click annotations ({Path(annotations).name})",
                          problems=problems, allow_empty_foreground=allow_empty_foreground)
 
 
@@ -215,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         images_ts_dir=args.images_ts_dir, labels_ts_dir=args.labels_ts_dir, classes=args.classes,
         object_classes=object_classes, channel_names=args.channel_names, lamb=args.lamb, threshold=args.threshold,
         num_processes=args.num_processes, device=args.device, overwrite=args.overwrite, preview=args.preview,
-        allow_empty_foreground=args.allow_empty_foreground)
+        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
 
 
 if __name__ == "__main__":

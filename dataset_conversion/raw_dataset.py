@@ -1,9 +1,10 @@
-"""Write an nnU-Net v2 raw dataset of geodesic pseudo-labels (``point_tools.geodesic``) from click-annotated cases.
+"""Write an nnU-Net v2 raw dataset of pseudo-labels (``point_tools.pseudo_labels``: geodesic or refined) from
+click-annotated cases.
 
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
 ``build_dataset`` does the rest, the same way for all of them:
 
-1. checks the settings (lambda, threshold, device, workers) and the dataset id: an id that ``$nnUNet_raw`` holds
+1. checks the settings (method, lambda, threshold, device, workers) and the dataset id: an id that ``$nnUNet_raw`` holds
    is an error unless ``overwrite``; one that ``$nnUNet_preprocessed`` or ``$nnUNet_results`` holds under another
    name is always an error (nnU-Net needs one name per id). Temporary folders that an interrupted conversion of
    the same id left behind (its process is gone) are removed first, and said so;
@@ -63,7 +64,8 @@ from tqdm import tqdm
 
 from point_tools.clicks import ClickError
 from point_tools.geodesic import (DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold,
-                                  geodesic_pseudo_label, object_foreground_voxels, resolve_device)
+                                  object_foreground_voxels, resolve_device)
+from point_tools.pseudo_labels import DEFAULT_METHOD, check_method, pseudo_label
 from point_tools.geometry import grid_mismatch, require_3d
 from point_tools.click_formats import read_clicks
 from point_tools.image_files import IMAGE_SUFFIXES, itk_reason, read_image, suffix_in
@@ -128,7 +130,8 @@ class LabelSettings:
     """How pseudo-labels are made and full labels read.
 
     num_classes: K. object_classes: object index -> class for click files that do not say (see
-    ``point_tools.click_formats.read_clicks``). lamb, threshold, device: passed to ``geodesic_pseudo_label``.
+    ``point_tools.click_formats.read_clicks``). method (``point_tools.pseudo_labels.METHODS``), lamb, threshold,
+    device: passed to ``point_tools.pseudo_labels.pseudo_label``.
     truth_values: raw value -> class for full labels (e.g. BraTS {0: 0, 1: 1, 2: 1, 4: 1}); a value it does not
     list is an error. None: full labels already hold 0..K.
     """
@@ -139,6 +142,7 @@ class LabelSettings:
     threshold: float = DEFAULT_THRESHOLD
     device: str | None = None
     truth_values: Mapping[int, int] | None = None
+    method: str = DEFAULT_METHOD
 
 
 def image_ending(path: str | os.PathLike) -> str | None:
@@ -194,9 +198,10 @@ def check_dataset_id(raw: Path, dataset_id: int, folder_name: str, overwrite: bo
 
 
 def check_settings(settings: LabelSettings, num_processes: int) -> None:
-    """DatasetInputError listing every setting that cannot work (lambda, threshold, device, worker count)."""
+    """DatasetInputError listing every setting that cannot work (method, lambda, threshold, device, worker count)."""
     problems = []
-    for check, value in ((check_lambda, settings.lamb), (check_threshold, settings.threshold)):
+    for check, value in ((check_method, settings.method), (check_lambda, settings.lamb),
+                         (check_threshold, settings.threshold)):
         try:
             check(value)
         except ValueError as e:
@@ -446,9 +451,9 @@ def convert_training_case(case: Case, out: Path, ending: str, settings: LabelSet
     Every input is checked (ClickError) before anything is computed or written.
     """
     images, array, objects, truth = _read_training_case(case, settings)
-    pseudo = geodesic_pseudo_label(array, images[0].GetSpacing()[::-1], objects, num_classes=settings.num_classes,
-                                   lamb=settings.lamb, threshold=settings.threshold, device=settings.device,
-                                   source=f"case {case.name}")
+    pseudo = pseudo_label(array, images[0].GetSpacing()[::-1], objects, method=settings.method,
+                          num_classes=settings.num_classes, lamb=settings.lamb, threshold=settings.threshold,
+                          device=settings.device, source=f"case {case.name}")
     _write_label(pseudo, images[0], out / "labelsTr" / f"{case.name}{ending}")
     _copy_images(case, out / "imagesTr", ending)
     if preview:
@@ -707,8 +712,8 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
             generate_dataset_json(str(tmp), dict(enumerate(names)), labels, len(train), ending,
                                   dataset_name=folder_name, description=description, license="as the source images",
                                   converted_by="nnunetv2-paseg", numTest=len(test),
-                                  pseudo_labels={"method": "geodesic (point_tools.geodesic)", "lambda": settings.lamb,
-                                                 "threshold": settings.threshold})
+                                  pseudo_labels={"method": f"{settings.method} (point_tools.pseudo_labels)",
+                                                 "lambda": settings.lamb, "threshold": settings.threshold})
         with _writing(tmp / QUALITY_REPORT):
             (tmp / QUALITY_REPORT).write_text(json.dumps(quality_summary(rows), indent=2) + "\n")
         # ``overwrite``: whatever holds the id now (check_dataset_id's list may be stale after a long conversion).

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
+from point_tools.pseudo_labels import DEFAULT_METHOD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file
 from dataset_conversion.cli import add_label_arguments, run
@@ -58,14 +59,15 @@ def find_vs_cases(root: str | Path, split_file: str | Path) -> tuple[list[Case],
 
 def convert_vs(root: str | Path, split_file: str | Path, dataset_id: int, name: str = "VS", *,
                lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
-               device: str | None = None, overwrite: bool = False, allow_empty_foreground: bool = False) -> Path:
+               device: str | None = None, overwrite: bool = False, allow_empty_foreground: bool = False,
+               method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the VS layout (module docstring); returns it."""
     train, test = find_vs_cases(root, split_file)
-    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device)
+    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device, method=method)
     return build_dataset(train, test, dataset_id, name, classes=("schwannoma",), channel_names=("T2",),
                          settings=settings, num_processes=num_processes, overwrite=overwrite,
                          allow_empty_foreground=allow_empty_foreground,
-                         description="Vestibular schwannoma (TCIA Vestibular-Schwannoma-SEG, T2), geodesic "
+                         description=f"Vestibular schwannoma (TCIA Vestibular-Schwannoma-SEG, T2), {method} "
                                      "pseudo-labels from PA-Seg's 7-point annotations")
 
 
@@ -78,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run(convert_vs, args.root, args.split, args.dataset_id, args.name, lamb=args.lamb, threshold=args.threshold,
         num_processes=args.num_processes, device=args.device, overwrite=args.overwrite,
-        allow_empty_foreground=args.allow_empty_foreground)
+        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
 
 
 if __name__ == "__main__":

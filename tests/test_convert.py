@@ -109,6 +109,38 @@ def test_formats(nnunet_env, tmp_path, ending, fmt, direction):
     assert report["summary"]["fg_precision"]["mean"] == 1.0 and report["summary"]["fg_precision"]["n"] == 2
 
 
+def test_refined_method(nnunet_env, tmp_path, capsys):
+    """--method refined through the CLI, with 2 channels and 2 workers: a valid dataset that records its method,
+    and at least the geodesic method's foreground (the same core, grown) at full precision on clean shapes."""
+    dirs = write_inputs(tmp_path / "in", channels=2, n=3)
+    main(["-i", str(dirs["images"]), "-a", str(dirs["clicks"]), "-d", "31", "-n", "Refined", "--gt", str(dirs["gt"]),
+          "--method", "refined", "-np", "2", "--device", "cpu"])
+    geodesic = convert_dataset(dirs["images"], dirs["clicks"], 32, "Geodesic", gt_dir=dirs["gt"], method="geodesic")
+    out = nnunet_env["nnUNet_raw"] / "Dataset031_Refined"
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["pseudo_labels"]["method"].startswith("refined")
+    assert json.loads((geodesic / "dataset.json").read_text())["pseudo_labels"]["method"].startswith("geodesic")
+    for case in ("case0", "case1", "case2"):
+        _, pseudo = read(out / "labelsTr" / f"{case}.nii.gz")
+        _, old = read(geodesic / "labelsTr" / f"{case}.nii.gz")
+        _, truth = read(dirs["gt"] / f"{case}.nii.gz")
+        assert set(np.unique(pseudo)) == {0, 1, 2}
+        assert np.all(truth[pseudo == 1] == 1) and np.all(truth[pseudo == 0] == 0)
+        assert (pseudo == 1).sum() >= (old == 1).sum()
+    report = json.loads((out / "pseudo_label_quality.json").read_text())["summary"]
+    assert report["fg_precision"]["min"] == 1.0
+
+
+def test_unknown_method_is_refused(nnunet_env, tmp_path, capsys):
+    dirs = write_inputs(tmp_path / "in", n=1, gt=False)
+    with pytest.raises(SystemExit) as exit_:
+        main(["-i", str(dirs["images"]), "-a", str(dirs["clicks"]), "-d", "33", "-n", "X", "--method", "grabcut"])
+    assert exit_.value.code == 2 and "invalid choice: 'grabcut'" in capsys.readouterr().err
+    with pytest.raises(DatasetInputError, match="unknown pseudo-label method 'grabcut'.*\n.*threshold must be"):
+        convert_dataset(dirs["images"], dirs["clicks"], 33, "X", method="grabcut", threshold=2.0)
+    assert list(nnunet_env["nnUNet_raw"].iterdir()) == []
+
+
 def test_ct_negative_intensities(nnunet_env, tmp_path):
     dirs = write_inputs(tmp_path / "in", ct=True)
     out = convert_dataset(dirs["images"], dirs["clicks"], 8, "CT", gt_dir=dirs["gt"], channel_names=["CT"])
