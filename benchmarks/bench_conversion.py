@@ -1,6 +1,6 @@
 """Benchmark: seconds per case of ``paseg_convert`` against the floor of reading each image and writing its label.
 
-    python -m benchmarks.bench_conversion [--cases 12] [-np 2] [--repeats 2] [--keep DIR]
+    python -m benchmarks.bench_conversion [--cases 12] [-np 2] [--repeats 2] [--keep DIR] [--methods geodesic refined]
 
 Cases are real brain MR (the MNI152, ICBM 2009c and Colin27 templates that ``benchmarks.pseudo_label_tuning``
 loads), each resampled to a 240x240x155 grid of 1 mm voxels (BraTS size) through its own small random affine
@@ -12,6 +12,7 @@ Both sides run as fresh processes with the same worker count and the same files:
 - ``paseg_convert -np N`` (the installed console script, else ``python -m dataset_conversion.paseg_convert``);
 - the floor: N spawned worker processes that each ``sitk.ReadImage`` a case's image and ``sitk.WriteImage`` a uint8
   label of the same grid (compressed, as paseg_convert writes labels).
+With several ``--methods`` (``paseg_convert --method``), each is timed in turn on the same files, against its own floor.
 Per-case time is the whole process's wall time over the number of cases (median of ``--repeats`` runs, the two
 sides interleaved so that a busy machine slows both alike). paseg_convert's start-up (interpreter and imports
 before its own clock starts) and its checking-and-labelling phase, as it prints it, are reported separately.
@@ -157,7 +158,7 @@ def phases(stdout: str) -> dict[str, float]:
 
 
 def run(num_cases: int = 12, num_processes: int = 2, repeats: int = 2, device: str = "cpu",
-        keep: Path | None = None) -> dict:
+        keep: Path | None = None, method: str = "geodesic") -> dict:
     """Measure both sides; returns the numbers (seconds per case, ratio, paseg_convert's phases)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench_conversion_"))
     try:
@@ -172,7 +173,7 @@ def run(num_cases: int = 12, num_processes: int = 2, repeats: int = 2, device: s
             [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         convert = convert_command() + ["-i", str(data / "images"), "-a", str(data / "clicks"), "-d", "990",
                                        "-n", "BenchConversion", "-np", str(num_processes), "--device", device,
-                                       "--overwrite"]
+                                       "--overwrite", "--method", method]
         floor_cmd = [sys.executable, "-m", "benchmarks.bench_conversion", "--floor", str(data / "images"),
                      str(tmp / "floor"), "-np", str(num_processes)]
         floor_s, convert_s, convert_phases = [], [], []
@@ -185,7 +186,7 @@ def run(num_cases: int = 12, num_processes: int = 2, repeats: int = 2, device: s
         per_case_floor = statistics.median(floor_s) / cases
         per_case_convert = statistics.median(convert_s) / cases
         median_phase = {k: statistics.median(p[k] for p in convert_phases) for k in convert_phases[0]}
-        result = {"cases": cases, "num_processes": num_processes, "device": device,
+        result = {"cases": cases, "num_processes": num_processes, "device": device, "method": method,
                   "floor_s_per_case": per_case_floor, "convert_s_per_case": per_case_convert,
                   "ratio": per_case_convert / per_case_floor,
                   "convert_startup_s": statistics.median(convert_s) - median_phase.get("total", 0.0),
@@ -197,7 +198,8 @@ def run(num_cases: int = 12, num_processes: int = 2, repeats: int = 2, device: s
 
 def report(r: dict) -> str:
     p = r["convert_phases_s"]
-    return (f"conversion ({r['cases']} cases 240x240x155, -np {r['num_processes']}, {r['device']}): "
+    return (f"conversion ({r['cases']} cases 240x240x155, -np {r['num_processes']}, {r['device']}, "
+            f"--method {r['method']}): "
             f"paseg_convert {r['convert_s_per_case']:.2f} s/case, floor (read image + write label) "
             f"{r['floor_s_per_case']:.2f} s/case, ratio {r['ratio']:.2f}x (target <= 2x)\n"
             f"  paseg_convert whole runs {', '.join(f'{s:.1f}' for s in r['convert_runs_s'])} s; start-up before "
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each side (median; default 2)")
     parser.add_argument("--keep", type=Path, help="folder for the generated cases, reused when it exists")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--methods", nargs="+", default=["geodesic"], help="paseg_convert --method values to time")
     parser.add_argument("--floor", nargs=2, type=Path, metavar=("IMAGES", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
@@ -220,9 +223,18 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     devices = ["cpu"] + ["cuda"] * torch.cuda.is_available()
-    results = [run(args.cases, args.num_processes, args.repeats, device, args.keep) for device in devices]
+    results = [run(args.cases, args.num_processes, args.repeats, device, args.keep, method)
+               for device in devices for method in args.methods]
     for r in results:
         print(report(r))
+    for device in devices:
+        first = next(r for r in results if r["device"] == device)
+        for r in results:
+            if r["device"] == device and r is not first:
+                print(f"{device}: --method {r['method']} / --method {first['method']}: "
+                      f"{r['convert_s_per_case'] / first['convert_s_per_case']:.2f}x per case (whole runs), "
+                      f"{r['convert_phases_s'].get('labels', float('nan')) / first['convert_phases_s'].get('labels', float('nan')):.2f}x "
+                      "in checking and labelling")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

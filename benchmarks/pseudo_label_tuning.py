@@ -1,4 +1,4 @@
-"""Choose the geodesic pseudo-label defaults by measurement on real brain MR with real labels.
+"""Choose the pseudo-label method and its defaults by measurement on real brain MR with real labels.
 
 Brains (never downloaded; shipped by packages):
 - MNI152 T1 1 mm (FSL) and ICBM 2009c T1, both skull-stripped, with the neuromorphometrics labels
@@ -7,29 +7,39 @@ Brains (never downloaded; shipped by packages):
 - the same brains resampled to 2 mm (``--two_mm``).
 Per brain and structure (both hemispheres; each hemisphere's connected parts are clicked as objects),
 clicks are simulated with ``simulate_clicks`` at the deepest point (the protocol's "roughly central"
-foreground click), once exactly and once per seed with ``--jitter_mm`` annotator noise on all 7 clicks. For every (background seeds, lambda,
-threshold) the pseudo-label is scored with ``pseudo_label_quality`` on the whole image.
+foreground click), once exactly and once per seed with ``--jitter_mm`` annotator noise on all 7 clicks. Every
+point of the grid (``--methods`` and each method's parameter lists) is scored with ``pseudo_label_quality`` on the
+whole image, and summarised with and without jitter, per grid and per structure:
 
-    .venv/bin/python -m benchmarks.pseudo_label_tuning -np 2 --out benchmarks/results/pseudo_label_tuning.md
+- ``geodesic`` (``point_tools.geodesic``): background seeds, lambda, threshold;
+- ``refined`` (``point_tools.refine``): lambda and threshold of the geodesic core, then max share, share
+  threshold, lambda2, erode, bg share of the growth along the intensity model;
+- ``log_odds`` (tried, not kept): the core grown into voxels whose intensity log-odds exceed a bound.
+
+    .venv/bin/python -m benchmarks.pseudo_label_tuning -np 2 --two_mm --out benchmarks/results/pseudo_label_methods.md
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from dataclasses import dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 import torch
+from scipy import ndimage
 from tqdm import tqdm
 
 from dataset_conversion.atlas_cohort import package_dir
-from point_tools import geodesic
-from point_tools.geodesic import combine_objects, foreground_score, minimum_intensity_mask
+from point_tools import geodesic, refine
+from point_tools.geodesic import box_inputs, combine_objects, geodesic_share, minimum_intensity_mask
+from point_tools.refine import intensity_log_odds, refine_foreground
 from point_tools.quality import pseudo_label_quality
 from point_tools.simulate import simulate_clicks
 
@@ -93,12 +103,41 @@ def load_cases(two_mm: bool) -> list[Case]:
     return cases
 
 
+class Setting(NamedTuple):
+    """One point of the grid: the method and its parameters (those a method does not use are 0)."""
+
+    method: str  # geodesic | refined | log_odds
+    bg: bool  # geodesic: background seeds (the other methods always use them)
+    lamb: float
+    threshold: float  # geodesic: the threshold; refined, log_odds: the core's
+    max_share: float = 0.0  # refined, log_odds: largest geodesic share of a grown voxel
+    share_threshold: float = 0.0  # refined: threshold of the share over the foreground probability
+    lamb2: float = 0.0  # refined: lambda of that second split
+    erode: int = 0  # refined, log_odds: voxels peeled off the grown region
+    min_log_odds: float = 0.0  # log_odds: intensity log-odds a grown voxel must exceed
+    bg_share: float = 0.0  # refined, log_odds: geodesic share above which voxels are the background sample
+    keep_log_odds: float = 0.0  # refined: log-odds above which a grown voxel survives the erosion
+    erode_overlap: float = 0.0  # refined: erode only objects whose intensity models overlap more than this
+
+
 CASES: list[Case] = []  # filled before the worker pool forks
 
 
+def object_scores(case: Case, objects, at_minimum: np.ndarray, lamb: float, background_seeds: bool,
+                  iterations: int) -> list[tuple]:
+    """Per object: (box slices, box crop (C, Z, Y, X) with each channel in [0, 1], geodesic share in the box,
+    background seeds, unit spacing), as the converter computes them."""
+    out = []
+    for obj in objects:
+        inputs = box_inputs(case.image, ~at_minimum, case.spacing, obj, background_seeds)
+        score = geodesic_share(inputs, lamb, iterations, torch.device("cpu"))
+        out.append((inputs.box, inputs.crop * len(inputs.crop), score, inputs.bg_seed, inputs.unit_spacing))
+    return out
+
+
 def evaluate(job: tuple) -> list[dict]:
-    """All grid points for one (case, structure, click set)."""
-    case_index, structure, click_seed, jitter_mm, lambdas, thresholds, bg_options, iterations = job
+    """All grid points of every method for one (case, structure, click set)."""
+    case_index, structure, click_seed, jitter_mm, grid, iterations = job
     case = CASES[case_index]
     left, right = STRUCTURES[structure][case.atlas]
     hemispheres = np.where(case.labels == left, 1, np.where(case.labels == right, 2, 0)).astype(np.uint8)
@@ -115,89 +154,221 @@ def evaluate(job: tuple) -> list[dict]:
     at_minimum = minimum_intensity_mask(case.image)
     roi_truth = truth[roi]
     rows = []
-    for background_seeds in bg_options:
-        for lamb in lambdas:
+    # settings sharing (background seeds, lambda) share the geodesic distances
+    for (background_seeds, lamb), settings in group_settings(grid).items():
+        start = time.perf_counter()
+        scores = object_scores(case, objects, at_minimum, lamb, background_seeds, iterations)
+        geodesic_seconds = time.perf_counter() - start
+        roi_scores = [(tuple(slice(b.start - r.start, b.stop - r.start) for b, r in zip(box, roi)), rest)
+                      for box, *rest in scores]
+        for setting in settings:
             start = time.perf_counter()
-            scores = [foreground_score(case.image, ~at_minimum, case.spacing, obj, lamb, background_seeds,
-                                       iterations, torch.device("cpu")) for obj in objects]
-            seconds = time.perf_counter() - start
-            roi_scores = [(tuple(slice(b.start - r.start, b.stop - r.start) for b, r in zip(box, roi)), score)
-                          for box, score in scores]
-            for threshold in thresholds:
-                label = combine_objects(roi_truth.shape, [(box, s < threshold, 1) for box, s in roi_scores],
-                                        at_minimum[roi], 1)
-                quality = pseudo_label_quality(label, roi_truth, ignore_value=2)
-                outside = truth.size - label.size  # all pseudo background and truly background
-                background = int(np.count_nonzero(label == 0))
-                quality["bg_precision"] = (quality["bg_precision"] * background + outside) / (background + outside)
-                quality["labelled_share"] = (quality["labelled_share"] * label.size + outside) / truth.size
-                rows.append(dict(case=case.name, structure=structure, clicks=click_seed, bg=background_seeds,
-                                 lamb=lamb, threshold=threshold, seconds=seconds, **{
-                                     k: quality[k] for k in ("fg_precision", "fg_recall", "bg_precision",
-                                                             "labelled_share")}))
+            foregrounds = [(box, object_foreground(setting, *rest), 1) for box, rest in roi_scores]
+            seconds = geodesic_seconds + time.perf_counter() - start
+            label = combine_objects(roi_truth.shape, foregrounds, at_minimum[roi], 1)
+            quality = pseudo_label_quality(label, roi_truth, ignore_value=2)
+            outside = truth.size - label.size  # all pseudo background and truly background
+            background = int(np.count_nonzero(label == 0))
+            quality["bg_precision"] = (quality["bg_precision"] * background + outside) / (background + outside)
+            quality["labelled_share"] = (quality["labelled_share"] * label.size + outside) / truth.size
+            rows.append(dict(case=case.name, structure=structure, clicks=click_seed, jitter=jitter_mm > 0,
+                             setting=setting, seconds=seconds, **{
+                                 k: quality[k] for k in ("fg_precision", "fg_recall", "bg_precision",
+                                                         "labelled_share")}))
     return rows
 
 
-def summarise(rows: list[dict]) -> dict[tuple, dict]:
-    groups: dict[tuple, list[dict]] = {}
+def group_settings(grid: Sequence[Setting]) -> dict[tuple[bool, float], list[Setting]]:
+    groups: dict[tuple[bool, float], list[Setting]] = {}
+    for setting in grid:
+        groups.setdefault((setting.bg, setting.lamb), []).append(setting)
+    return groups
+
+
+def object_foreground(setting: Setting, crop: np.ndarray, score: np.ndarray, seeds: np.ndarray,
+                      unit_spacing: list[float]) -> np.ndarray:
+    """One object's foreground in its box under ``setting`` (for geodesic and refined, the converter's rule)."""
+    if setting.method == "geodesic":
+        return score < setting.threshold
+    if setting.method == "refined":
+        return refine_foreground(crop, score, seeds, unit_spacing, threshold=setting.threshold,
+                                 max_share=setting.max_share, share_threshold=setting.share_threshold,
+                                 lamb=setting.lamb2, min_log_odds=setting.min_log_odds, erode=setting.erode,
+                                 keep_log_odds=setting.keep_log_odds, erode_overlap=setting.erode_overlap, background_share=setting.bg_share)
+    # log_odds (tried, not kept): the core plus the voxels with s < max share and intensity log-odds above a bound,
+    # 6-connected to the core, peeled like refined's
+    core, surround = score < setting.threshold, score > setting.bg_share
+    if not core.any() or not surround.any():
+        return core
+    candidate = core | ((score < setting.max_share) & (intensity_log_odds(crop, core, surround) > setting.min_log_odds))
+    components, _ = ndimage.label(candidate)
+    kept = np.unique(components[core])
+    grown = np.isin(components, kept[kept > 0])
+    if setting.erode:
+        grown = ndimage.binary_erosion(grown, iterations=setting.erode)
+    return core | grown
+
+
+def build_grid(args: argparse.Namespace) -> list[Setting]:
+    grid = []
+    bg_options = {"both": (False, True), "yes": (True,), "no": (False,)}[args.bg_seeds]
+    if "geodesic" in args.methods:
+        grid += [Setting("geodesic", bg, lamb, t) for bg in bg_options for lamb in args.lambdas
+                 for t in args.thresholds]
+    if "refined" in args.methods:  # uses the background seeds: its background sample is their side of the split
+        grid += [Setting("refined", True, lamb, t, m, q, l2, e, r, b, k, o) for lamb in args.lambdas
+                 for t in args.thresholds for m in args.max_shares for q in args.share_thresholds
+                 for l2 in args.lambdas2 for e in args.erode for r in args.min_log_odds for b in args.bg_shares
+                 for k in args.keep_log_odds for o in args.erode_overlaps if m >= t]
+    if "log_odds" in args.methods:
+        grid += [Setting("log_odds", True, lamb, t, m, 0.0, 0.0, e, r, b) for lamb in args.lambdas
+                 for t in args.thresholds for m in args.max_shares for e in args.erode for r in args.min_log_odds
+                 for b in args.bg_shares if m >= t]
+    return grid
+
+
+SUBSETS = {"all": lambda r: True, "exact clicks": lambda r: not r["jitter"], "2 mm jitter": lambda r: r["jitter"],
+           "1 mm grid": lambda r: r["case"].endswith("1mm"), "2 mm grid": lambda r: r["case"].endswith("2mm")}
+
+
+def stats(group: list[dict]) -> dict:
+    precision = np.array([r["fg_precision"] for r in group], float)
+    return dict(mean_precision=float(np.nanmean(precision)) if np.isfinite(precision).any() else np.nan,
+                min_precision=float(np.nanmin(precision)) if np.isfinite(precision).any() else np.nan,
+                mean_recall=float(np.nanmean([r["fg_recall"] for r in group])),
+                min_bg_precision=float(np.nanmin([r["bg_precision"] for r in group])),
+                labelled_share=float(np.nanmean([r["labelled_share"] for r in group])),
+                empty=int(np.isnan(precision).sum()), n=len(group))
+
+
+def meets_targets(s: dict) -> bool:
+    """The issue's targets: mean fg precision >= 0.97, min >= 0.85, mean recall >= 0.35, bg precision >= 0.999."""
+    return (s["mean_precision"] >= 0.97 and s["min_precision"] >= 0.85 and s["mean_recall"] >= 0.35
+            and s["min_bg_precision"] >= 0.999)
+
+
+def summarise(rows: list[dict]) -> dict[Setting, dict[str, dict]]:
+    """{setting: {subset name: stats}}."""
+    groups: dict[Setting, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["bg"], row["lamb"], row["threshold"]), []).append(row)
-    summary = {}
-    for key, group in groups.items():
-        precision = np.array([r["fg_precision"] for r in group], float)
-        summary[key] = dict(
-            mean_precision=float(np.nanmean(precision)), min_precision=float(np.nanmin(precision)),
-            mean_recall=float(np.nanmean([r["fg_recall"] for r in group])),
-            min_bg_precision=float(np.nanmin([r["bg_precision"] for r in group])),
-            labelled_share=float(np.nanmean([r["labelled_share"] for r in group])),
-            empty=int(np.isnan(precision).sum()), n=len(group))
-    return summary
+        groups.setdefault(row["setting"], []).append(row)
+    return {key: {name: stats(subset) for name, keep in SUBSETS.items() if (subset := [r for r in group if keep(r)])}
+            for key, group in groups.items()}
 
 
-def markdown(summary: dict[tuple, dict], rows: list[dict], command: str, seconds: float) -> str:
+def describe(setting: Setting) -> str:
+    if setting.method == "geodesic":
+        return f"geodesic, bg seeds {'yes' if setting.bg else 'no'}, lambda {setting.lamb:g}, t {setting.threshold:g}"
+    common = (f"{setting.method}, lambda {setting.lamb:g}, core t {setting.threshold:g}, max share "
+              f"{setting.max_share:g}")
+    if setting.method == "refined":
+        return (f"{common}, q < {setting.share_threshold:g}, lambda2 {setting.lamb2:g}, log-odds > "
+                f"{setting.min_log_odds:g}, erode {setting.erode} (kept if log-odds > {setting.keep_log_odds:g}; "
+                f"if overlap > {setting.erode_overlap:g}), "
+                f"bg share {setting.bg_share:g}")
+    return f"{common}, log-odds > {setting.min_log_odds:g}, erode {setting.erode}, bg share {setting.bg_share:g}"
+
+
+def choose(summary: dict[Setting, dict[str, dict]], method: str, reference: Setting) -> Setting | None:
+    """The setting of ``method`` with the best mean recall (all cases) among those meeting the targets with and
+    without jitter; if none does, among those at least as precise as ``reference`` (mean and minimum foreground
+    precision, with and without jitter): the issue's "more recall at the same precision"."""
+    candidates = [k for k in summary if k.method == method]
+    subsets = ("exact clicks", "2 mm jitter")
+
+    def as_precise(s: dict) -> bool:
+        return reference in summary and all(
+            s[n][m] >= summary[reference][n][m] - 1e-9 for n in subsets for m in ("mean_precision", "min_precision"))
+
+    for ok in (lambda s: all(meets_targets(s[n]) for n in subsets), as_precise):
+        passing = [k for k in candidates if ok(summary[k])]
+        if passing:
+            return max(passing, key=lambda k: summary[k]["all"]["mean_recall"])
+    return None
+
+
+def _cells(s: dict) -> str:
+    return (f"{s['mean_precision']:.3f} | {s['min_precision']:.3f} | {s['mean_recall']:.3f} | "
+            f"{s['min_bg_precision']:.4f}")
+
+
+def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command: str, seconds: float,
+             marked: dict[str, Setting]) -> str:
     cases = sorted({r["case"] for r in rows})
     n_sets = len({(r["case"], r["structure"], r["clicks"]) for r in rows})
     lines = [
-        "# Geodesic pseudo-label tuning on real brain MR", "",
+        "# Pseudo-label methods and settings on real brain MR", "",
         f"Command: `{command}`  ", f"Wall time: {seconds:.0f} s on {os.cpu_count()} CPU cores "
         f"({time.strftime('%Y-%m-%d')}).  ",
         f"Brains: {', '.join(cases)}; {n_sets} annotated (brain, structure, click set) cases, both hemispheres "
-        "clicked (7 clicks per connected part).  ",
-        "fg precision/recall: mean over cases (min precision also shown); bg precision: minimum over cases; "
-        "labelled share: mean share of the whole image that is not `ignore`. `empty`: cases with no "
-        "pseudo-foreground (precision undefined, left out of the mean).  ",
-        "Rule without background seeds: fg = d_fg < t * max d_fg in the box; with: fg = d_fg < t * (d_fg + d_bg), "
-        "d_bg from the box faces (not on the image border) and the 6 background clicks.", "",
-        "| bg seeds | lambda | threshold | mean fg precision | min fg precision | mean fg recall "
-        "| min bg precision | labelled share | empty | meets targets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "clicked (7 clicks per connected part), once with exact clicks and once per jitter seed.  ",
+        "fg precision/recall: mean over cases (min precision also shown); bg precision: minimum over cases. "
+        "Cases with no pseudo-foreground are left out of the precision means.  ",
+        "geodesic: fg = d_fg < t * max d_fg in the box without background seeds, d_fg < t * (d_fg + d_bg) with them. "
+        "refined (`point_tools.refine`): the geodesic core (s = d_fg / (d_fg + d_bg) < t) grown into the voxels "
+        "with s < max share whose intensity log-odds (core vs s > bg share) exceed the bound, 6-connected to "
+        "the core.  ",
+        "Targets (issue 23): mean fg precision >= 0.97, min >= 0.85, mean fg recall >= 0.35, bg precision >= 0.999, "
+        "with and without jitter.", "",
+        "| setting | exact: mean prec | min prec | mean recall | min bg prec | jitter: mean prec | min prec "
+        "| mean recall | min bg prec | empty | meets targets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    defaults = (geodesic.DEFAULT_BACKGROUND_SEEDS, geodesic.DEFAULT_LAMBDA, geodesic.DEFAULT_THRESHOLD)
-    for key in sorted(summary):
+    names = {v: k for k, v in marked.items()}
+    for key in sorted(summary, key=lambda k: (k.method != "geodesic", k.method, *k[1:])):
         s = summary[key]
-        ok = s["mean_precision"] >= 0.95 and s["min_bg_precision"] >= 0.99 and s["mean_recall"] > 0.15
-        mark = " **(default)**" if key == defaults else ""
-        lines.append(f"| {'yes' if key[0] else 'no'} | {key[1]:g} | {key[2]:g}{mark} | {s['mean_precision']:.3f} | "
-                     f"{s['min_precision']:.3f} | {s['mean_recall']:.3f} | {s['min_bg_precision']:.4f} | "
-                     f"{s['labelled_share']:.4f} | {s['empty']} | {'yes' if ok else ''} |")
-    if defaults in summary:
-        lines += ["", f"Per structure at the defaults (bg seeds {defaults[0]}, lambda {defaults[1]:g}, "
-                      f"threshold {defaults[2]:g}):", "",
-                  "| brain | structure | mean fg precision | mean fg recall | min bg precision |", "|---|---|---|---|---|"]
-        chosen = [r for r in rows if (r["bg"], r["lamb"], r["threshold"]) == defaults]
+        ok = meets_targets(s["exact clicks"]) and meets_targets(s["2 mm jitter"])
+        mark = f" **({names[key]})**" if key in names else ""
+        lines.append(f"| {describe(key)}{mark} | {_cells(s['exact clicks'])} | {_cells(s['2 mm jitter'])} | "
+                     f"{s['all']['empty']} | {'yes' if ok else ''} |")
+    for name, key in marked.items():
+        if key not in summary:
+            continue
+        lines += ["", f"## {name}: {describe(key)}", "",
+                  "| subset | cases | mean fg precision | min fg precision | mean fg recall | min bg precision |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {subset} | {s['n']} | {_cells(s)} |" for subset, s in summary[key].items()]
+        lines += ["", "| brain | structure | exact: mean prec | min prec | mean recall | min bg prec | jitter: mean "
+                      "prec | min prec | mean recall | min bg prec |", "|---|---|---|---|---|---|---|---|---|---|"]
+        chosen = [r for r in rows if r["setting"] == key]
         for case, structure in sorted({(r["case"], r["structure"]) for r in chosen}):
             group = [r for r in chosen if r["case"] == case and r["structure"] == structure]
-            lines.append(f"| {case} | {structure} | {np.nanmean([r['fg_precision'] for r in group]):.3f} | "
-                         f"{np.nanmean([r['fg_recall'] for r in group]):.3f} | "
-                         f"{np.nanmin([r['bg_precision'] for r in group]):.4f} |")
+            lines.append(f"| {case} | {structure} | {_cells(stats([r for r in group if not r['jitter']]))} | "
+                         f"{_cells(stats([r for r in group if r['jitter']]))} |")
+        lines += ["", "| structure (all brains, grids, click sets) | mean fg precision | min fg precision | "
+                      "mean fg recall | min bg precision |", "|---|---|---|---|---|"]
+        for structure in sorted({r["structure"] for r in chosen}):
+            lines.append(f"| {structure} | {_cells(stats([r for r in chosen if r['structure'] == structure]))} |")
+        seconds_per_case = [r["seconds"] for r in chosen]
+        lines += ["", f"Time per annotated case (all objects, CPU, 1 thread, geodesic distances included): mean "
+                      f"{np.mean(seconds_per_case):.3f} s, max {np.max(seconds_per_case):.3f} s."]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.5, 0.8, 0.9, 0.95, 0.98])
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3, 0.4, 0.5])
-    parser.add_argument("--bg_seeds", choices=("both", "yes", "no"), default="both")
+    parser.add_argument("--methods", nargs="+", choices=("geodesic", "refined", "log_odds"),
+                        default=["geodesic", "refined"])
+    parser.add_argument("--lambdas", type=float, nargs="+", default=[geodesic.DEFAULT_LAMBDA])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[geodesic.DEFAULT_THRESHOLD],
+                        help="geodesic: the threshold; refined, log_odds: the core's")
+    parser.add_argument("--bg_seeds", choices=("both", "yes", "no"), default="yes", help="geodesic method only")
+    parser.add_argument("--max_shares", type=float, nargs="+", default=[refine.DEFAULT_MAX_SHARE],
+                        help="refined, log_odds: largest geodesic share a grown voxel may have")
+    parser.add_argument("--share_thresholds", type=float, nargs="+", default=[refine.DEFAULT_SHARE_THRESHOLD],
+                        help="refined: threshold of the share over the foreground probability")
+    parser.add_argument("--lambdas2", type=float, nargs="+", default=[refine.DEFAULT_PROBABILITY_LAMBDA],
+                        help="refined: lambda of the split over the foreground probability")
+    parser.add_argument("--erode", type=int, nargs="+", default=[refine.DEFAULT_ERODE],
+                        help="refined, log_odds: voxels peeled off the grown region's surface")
+    parser.add_argument("--min_log_odds", type=float, nargs="+", default=[refine.DEFAULT_MIN_LOG_ODDS],
+                        help="refined, log_odds: intensity log-odds a grown voxel must exceed")
+    parser.add_argument("--keep_log_odds", type=float, nargs="+", default=[refine.DEFAULT_KEEP_LOG_ODDS],
+                        help="refined: log-odds above which a grown voxel survives the erosion (inf: none does)")
+    parser.add_argument("--erode_overlaps", type=float, nargs="+", default=[refine.DEFAULT_ERODE_OVERLAP],
+                        help="refined: erode only objects whose core and surround intensity models overlap more")
+    parser.add_argument("--bg_shares", type=float, nargs="+", default=[refine.BACKGROUND_SHARE],
+                        help="refined, log_odds: geodesic share above which voxels are the background sample")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the jittered click sets")
     parser.add_argument("--jitter_mm", type=float, default=2.0)
     parser.add_argument("--structures", nargs="+", default=list(STRUCTURES), choices=list(STRUCTURES))
@@ -205,25 +376,38 @@ def main() -> None:
     parser.add_argument("--two_mm", action="store_true", help="also the brains resampled to 2 mm")
     parser.add_argument("-np", "--num_processes", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
+    parser.add_argument("--rows", type=Path, default=None, help="also write every scored case as JSON lines here")
     args = parser.parse_args()
 
     start = time.perf_counter()
     torch.set_num_threads(1)
     CASES.extend(load_cases(args.two_mm))
-    bg_options = {"both": (False, True), "yes": (True,), "no": (False,)}[args.bg_seeds]
+    grid = build_grid(args)
     click_sets = [(None, 0.0)] + [(seed, args.jitter_mm) for seed in args.seeds]
-    jobs = [(i, structure, seed, jitter, args.lambdas, args.thresholds, bg_options, args.iterations)
+    jobs = [(i, structure, seed, jitter, grid, args.iterations)
             for i, case in enumerate(CASES) for structure in args.structures if case.atlas in STRUCTURES[structure]
             for seed, jitter in click_sets]
     rows: list[dict] = []
     with Pool(args.num_processes) as pool:
-        for result in tqdm(pool.imap_unordered(evaluate, jobs), total=len(jobs), desc="cases"):
+        for result in tqdm(pool.imap_unordered(evaluate, jobs), total=len(jobs), desc="cases", mininterval=10):
             rows.extend(result)
+    if args.rows:
+        args.rows.parent.mkdir(parents=True, exist_ok=True)
+        args.rows.write_text("".join(json.dumps({**r, "setting": r["setting"]._asdict()}) + "\n" for r in rows))
+    summary = summarise(rows)
+    marked = {"geodesic default": Setting("geodesic", geodesic.DEFAULT_BACKGROUND_SEEDS, geodesic.DEFAULT_LAMBDA,
+                                          geodesic.DEFAULT_THRESHOLD),
+              "refined default": Setting("refined", True, geodesic.DEFAULT_LAMBDA, refine.DEFAULT_CORE_THRESHOLD,
+                                         refine.DEFAULT_MAX_SHARE, refine.DEFAULT_SHARE_THRESHOLD,
+                                         refine.DEFAULT_PROBABILITY_LAMBDA, refine.DEFAULT_ERODE,
+                                         refine.DEFAULT_MIN_LOG_ODDS, refine.BACKGROUND_SHARE,
+                                         refine.DEFAULT_KEEP_LOG_ODDS, refine.DEFAULT_ERODE_OVERLAP)}
+    for method in ("geodesic", "refined"):
+        best = choose(summary, method, marked["geodesic default"])
+        if best is not None and best not in marked.values():
+            marked[f"best {method} on this grid"] = best
     command = " ".join(["python", "-m", "benchmarks.pseudo_label_tuning", *sys.argv[1:]])
-    text = markdown(summarise(rows), rows, command, time.perf_counter() - start)
-    geodesic_seconds = [r["seconds"] for r in rows if r["threshold"] == args.thresholds[0]]
-    text += (f"\nGeodesic distances per annotated case (all objects, CPU, 1 thread): mean "
-             f"{np.mean(geodesic_seconds):.3f} s, max {np.max(geodesic_seconds):.3f} s.\n")
+    text = markdown(summary, rows, command, time.perf_counter() - start, marked)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ DEFAULT_PROBABILITY_LAMBDA = 0.98
 DEFAULT_MIN_LOG_ODDS = 0.0
 DEFAULT_ERODE = 1
 DEFAULT_KEEP_LOG_ODDS = float("inf")
+DEFAULT_ERODE_OVERLAP = 0.0
 # Voxels with a geodesic share above this are the background sample of the intensity model (nearer the box
 # faces and background clicks than the foreground click by a margin).
 BACKGROUND_SHARE = 0.6
@@ -65,6 +66,29 @@ def check_share(name: str, value: float) -> float:
     return value
 
 
+def _densities(crop: np.ndarray, foreground: np.ndarray, background: np.ndarray, bins: int,
+               smoothing: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """(bin index per channel and voxel (C, Z, Y, X), [(p_fg, p_bg) per channel]) of the two samples."""
+    if crop.ndim != 4 or crop.shape[1:] != foreground.shape or foreground.shape != background.shape:
+        raise ValueError(f"crop (C, Z, Y, X) and samples (Z, Y, X) must cover the same box, got {crop.shape}, "
+                         f"{foreground.shape}, {background.shape}")
+    if not foreground.any() or not background.any():
+        raise ValueError("the foreground and background samples must each hold at least one voxel")
+    if bins < 2 or not smoothing >= 0:
+        raise ValueError(f"bins must be >= 2 and smoothing >= 0, got {bins}, {smoothing}")
+    index = np.clip((crop * bins).astype(np.int64), 0, bins - 1)
+    densities = []
+    for channel in index:
+        pair = []
+        for sample in (foreground, background):
+            histogram = np.bincount(channel[sample], minlength=bins).astype(np.float64)
+            if smoothing > 0:
+                histogram = ndimage.gaussian_filter1d(histogram, smoothing, mode="constant")
+            pair.append((1.0 - DENSITY_FLOOR) * histogram / histogram.sum() + DENSITY_FLOOR / bins)
+        densities.append((pair[0], pair[1]))
+    return index, densities
+
+
 def intensity_log_odds(crop: np.ndarray, foreground: np.ndarray, background: np.ndarray,
                        bins: int = HISTOGRAM_BINS, smoothing: float = HISTOGRAM_SMOOTHING) -> np.ndarray:
     """Per-voxel log-likelihood ratio (Z, Y, X) float32 of the foreground vs the background intensity model.
@@ -75,24 +99,19 @@ def intensity_log_odds(crop: np.ndarray, foreground: np.ndarray, background: np.
     channels count as independent (naive Bayes): ``r = sum_c log p_fg,c(I_c) - log p_bg,c(I_c)``. Positive: the
     voxel looks like the foreground sample. Equal samples give 0 everywhere.
     """
-    if crop.ndim != 4 or crop.shape[1:] != foreground.shape or foreground.shape != background.shape:
-        raise ValueError(f"crop (C, Z, Y, X) and samples (Z, Y, X) must cover the same box, got {crop.shape}, "
-                         f"{foreground.shape}, {background.shape}")
-    if not foreground.any() or not background.any():
-        raise ValueError("the foreground and background samples must each hold at least one voxel")
-    if bins < 2 or not smoothing >= 0:
-        raise ValueError(f"bins must be >= 2 and smoothing >= 0, got {bins}, {smoothing}")
+    index, densities = _densities(crop, foreground, background, bins, smoothing)
     log_odds = np.zeros(foreground.shape, np.float32)
-    for channel in crop:
-        index = np.clip((channel * bins).astype(np.int64), 0, bins - 1)
-        densities = []
-        for sample in (foreground, background):
-            histogram = np.bincount(index[sample], minlength=bins).astype(np.float64)
-            if smoothing > 0:
-                histogram = ndimage.gaussian_filter1d(histogram, smoothing, mode="constant")
-            densities.append((1.0 - DENSITY_FLOOR) * histogram / histogram.sum() + DENSITY_FLOOR / bins)
-        log_odds += np.log(densities[0] / densities[1]).astype(np.float32)[index]
+    for channel, (p_fg, p_bg) in zip(index, densities):
+        log_odds += np.log(p_fg / p_bg).astype(np.float32)[channel]
     return log_odds
+
+
+def intensity_overlap(crop: np.ndarray, foreground: np.ndarray, background: np.ndarray,
+                      bins: int = HISTOGRAM_BINS, smoothing: float = HISTOGRAM_SMOOTHING) -> float:
+    """Bhattacharyya coefficient in [0, 1] of the two samples' intensity models (``intensity_log_odds``'s):
+    ``prod_c sum_b sqrt(p_fg,c(b) * p_bg,c(b))`` (independent channels). 0: separable, 1: the same density."""
+    _, densities = _densities(crop, foreground, background, bins, smoothing)
+    return float(np.prod([np.sqrt(p_fg * p_bg).sum() for p_fg, p_bg in densities]))
 
 
 def probability_share(log_odds: np.ndarray, core: np.ndarray, background_seeds: np.ndarray,
@@ -118,6 +137,7 @@ def refine_foreground(crop: np.ndarray, score: np.ndarray, background_seeds: np.
                       max_share: float = DEFAULT_MAX_SHARE, share_threshold: float = DEFAULT_SHARE_THRESHOLD,
                       lamb: float = DEFAULT_PROBABILITY_LAMBDA, min_log_odds: float = DEFAULT_MIN_LOG_ODDS,
                       erode: int = DEFAULT_ERODE, keep_log_odds: float = DEFAULT_KEEP_LOG_ODDS,
+                      erode_overlap: float = DEFAULT_ERODE_OVERLAP,
                       background_share: float = BACKGROUND_SHARE, iterations: int = DEFAULT_ITERATIONS,
                       device: torch.device = torch.device("cpu")) -> np.ndarray:
     """Foreground (Z, Y, X) bool of one object's box: the geodesic core grown along its intensity model.
@@ -146,7 +166,7 @@ def refine_foreground(crop: np.ndarray, score: np.ndarray, background_seeds: np.
     log_odds = intensity_log_odds(crop, core, surround)
     share = probability_share(log_odds, core, background_seeds, unit_spacing, lamb, iterations, device)
     grown = (share < share_threshold) & (score < max_share) & (log_odds > min_log_odds)
-    if erode:
+    if erode and intensity_overlap(crop, core, surround) > erode_overlap:
         grown = ndimage.binary_erosion(grown, iterations=int(erode)) | (grown & (log_odds > keep_log_odds))
     return core | grown
 
