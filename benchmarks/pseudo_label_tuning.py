@@ -116,7 +116,6 @@ class Setting(NamedTuple):
     erode: int = 0  # refined, log_odds: voxels peeled off the grown region
     min_log_odds: float = 0.0  # log_odds: intensity log-odds a grown voxel must exceed
     bg_share: float = 0.0  # refined, log_odds: geodesic share above which voxels are the background sample
-    keep_log_odds: float = 0.0  # refined: log-odds above which a grown voxel survives the erosion
     erode_overlap: float = 0.0  # refined: erode only objects whose intensity models overlap more than this
 
 
@@ -194,7 +193,7 @@ def object_foreground(setting: Setting, crop: np.ndarray, score: np.ndarray, see
         return refine_foreground(crop, score, seeds, unit_spacing, threshold=setting.threshold,
                                  max_share=setting.max_share, share_threshold=setting.share_threshold,
                                  lamb=setting.lamb2, min_log_odds=setting.min_log_odds, erode=setting.erode,
-                                 keep_log_odds=setting.keep_log_odds, erode_overlap=setting.erode_overlap, background_share=setting.bg_share)
+                                 erode_overlap=setting.erode_overlap, background_share=setting.bg_share)
     # log_odds (tried, not kept): the core plus the voxels with s < max share and intensity log-odds above a bound,
     # 6-connected to the core, peeled like refined's
     core, surround = score < setting.threshold, score > setting.bg_share
@@ -216,10 +215,10 @@ def build_grid(args: argparse.Namespace) -> list[Setting]:
         grid += [Setting("geodesic", bg, lamb, t) for bg in bg_options for lamb in args.lambdas
                  for t in args.thresholds]
     if "refined" in args.methods:  # uses the background seeds: its background sample is their side of the split
-        grid += [Setting("refined", True, lamb, t, m, q, l2, e, r, b, k, o) for lamb in args.lambdas
+        grid += [Setting("refined", True, lamb, t, m, q, l2, e, r, b, o) for lamb in args.lambdas
                  for t in args.thresholds for m in args.max_shares for q in args.share_thresholds
                  for l2 in args.lambdas2 for e in args.erode for r in args.min_log_odds for b in args.bg_shares
-                 for k in args.keep_log_odds for o in args.erode_overlaps if m >= t]
+                 for o in (args.erode_overlaps if e else [0.0]) if m >= t]
     if "log_odds" in args.methods:
         grid += [Setting("log_odds", True, lamb, t, m, 0.0, 0.0, e, r, b) for lamb in args.lambdas
                  for t in args.thresholds for m in args.max_shares for e in args.erode for r in args.min_log_odds
@@ -263,8 +262,8 @@ def describe(setting: Setting) -> str:
               f"{setting.max_share:g}")
     if setting.method == "refined":
         return (f"{common}, q < {setting.share_threshold:g}, lambda2 {setting.lamb2:g}, log-odds > "
-                f"{setting.min_log_odds:g}, erode {setting.erode} (kept if log-odds > {setting.keep_log_odds:g}; "
-                f"if overlap > {setting.erode_overlap:g}), "
+                f"{setting.min_log_odds:g}, erode {setting.erode}"
+                + (f" if overlap > {setting.erode_overlap:g}" if setting.erode else "") + ", "
                 f"bg share {setting.bg_share:g}")
     return f"{common}, log-odds > {setting.min_log_odds:g}, erode {setting.erode}, bg share {setting.bg_share:g}"
 
@@ -272,13 +271,14 @@ def describe(setting: Setting) -> str:
 def choose(summary: dict[Setting, dict[str, dict]], method: str, reference: Setting) -> Setting | None:
     """The setting of ``method`` with the best mean recall (all cases) among those meeting the targets with and
     without jitter; if none does, among those at least as precise as ``reference`` (mean and minimum foreground
-    precision, with and without jitter): the issue's "more recall at the same precision"."""
+    precision, with and without jitter, at the table's three decimals): the issue's "more recall at the same
+    precision"."""
     candidates = [k for k in summary if k.method == method]
     subsets = ("exact clicks", "2 mm jitter")
 
     def as_precise(s: dict) -> bool:
         return reference in summary and all(
-            s[n][m] >= summary[reference][n][m] - 1e-9 for n in subsets for m in ("mean_precision", "min_precision"))
+            round(s[n][m], 3) >= round(summary[reference][n][m], 3) for n in subsets for m in ("mean_precision", "min_precision"))
 
     for ok in (lambda s: all(meets_targets(s[n]) for n in subsets), as_precise):
         passing = [k for k in candidates if ok(summary[k])]
@@ -363,8 +363,6 @@ def main() -> None:
                         help="refined, log_odds: voxels peeled off the grown region's surface")
     parser.add_argument("--min_log_odds", type=float, nargs="+", default=[refine.DEFAULT_MIN_LOG_ODDS],
                         help="refined, log_odds: intensity log-odds a grown voxel must exceed")
-    parser.add_argument("--keep_log_odds", type=float, nargs="+", default=[refine.DEFAULT_KEEP_LOG_ODDS],
-                        help="refined: log-odds above which a grown voxel survives the erosion (inf: none does)")
     parser.add_argument("--erode_overlaps", type=float, nargs="+", default=[refine.DEFAULT_ERODE_OVERLAP],
                         help="refined: erode only objects whose core and surround intensity models overlap more")
     parser.add_argument("--bg_shares", type=float, nargs="+", default=[refine.BACKGROUND_SHARE],
@@ -401,7 +399,7 @@ def main() -> None:
                                          refine.DEFAULT_MAX_SHARE, refine.DEFAULT_SHARE_THRESHOLD,
                                          refine.DEFAULT_PROBABILITY_LAMBDA, refine.DEFAULT_ERODE,
                                          refine.DEFAULT_MIN_LOG_ODDS, refine.BACKGROUND_SHARE,
-                                         refine.DEFAULT_KEEP_LOG_ODDS, refine.DEFAULT_ERODE_OVERLAP)}
+                                         refine.DEFAULT_ERODE_OVERLAP)}
     for method in ("geodesic", "refined"):
         best = choose(summary, method, marked["geodesic default"])
         if best is not None and best not in marked.values():

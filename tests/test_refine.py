@@ -11,7 +11,8 @@ from point_tools.clicks import ClickError, ObjectClicks
 from point_tools.geodesic import geodesic_pseudo_label
 from point_tools.pseudo_labels import METHODS, check_method, pseudo_label
 from point_tools.quality import pseudo_label_quality
-from point_tools.refine import intensity_log_odds, probability_share, refine_foreground, refined_pseudo_label
+from point_tools.refine import (intensity_log_odds, intensity_overlap, probability_share, refine_foreground,
+                                refined_pseudo_label)
 from point_tools.simulate import simulate_clicks
 from tests.synthetic import ellipsoid_case
 
@@ -68,9 +69,11 @@ def test_contrast_in_the_second_channel_only():
     flat = np.full(image.shape, 100.0, np.float32) + np.random.default_rng(3).normal(0, 5, image.shape).astype(
         np.float32)
     objects = simulate_clicks(mask, spacing)
-    one = quality(refined_pseudo_label(image, spacing, objects, device="cpu"), mask)
-    two = quality(refined_pseudo_label(np.concatenate([flat, image]), spacing, objects, device="cpu"), mask)
-    assert two["fg_precision"] >= 0.99 and two["fg_recall"] >= 0.8 * one["fg_recall"], (one, two)
+    channels = np.concatenate([flat, image])
+    geodesic = quality(geodesic_pseudo_label(channels, spacing, objects, device="cpu"), mask)
+    refined = quality(refined_pseudo_label(channels, spacing, objects, device="cpu"), mask)
+    assert refined["fg_precision"] >= 0.99 and refined["fg_recall"] >= 0.6, refined
+    assert refined["fg_recall"] >= 1.5 * geodesic["fg_recall"], (geodesic, refined)
 
 
 def test_clicked_voxel_is_foreground_whatever_its_intensity():
@@ -114,6 +117,29 @@ def test_intensity_log_odds_formula():
     np.testing.assert_array_equal(same, 0.0)
     two = intensity_log_odds(np.concatenate([crop, crop]), fg, ~fg, bins=10, smoothing=0.0)
     np.testing.assert_allclose(two, 2 * r, rtol=1e-5)  # naive Bayes: the channels' evidence adds up
+
+
+def test_intensity_overlap_decides_the_peel():
+    crop = np.zeros((1, 1, 1, 8), np.float32)
+    crop[0, 0, 0, :4] = 0.9
+    crop[0, 0, 0, 4:] = 0.1
+    fg = np.zeros((1, 1, 8), bool)
+    fg[..., :4] = True
+    assert intensity_overlap(crop, fg, ~fg) < 0.1  # apart: the grown surface is kept
+    assert intensity_overlap(crop, fg, fg) == pytest.approx(1.0)  # the same density
+    # two objects, one well apart from its surround (kept whole), one hardly (peeled): same shapes otherwise
+    rng = np.random.default_rng(0)
+    score = np.full((12, 12, 12), 0.65, np.float32)
+    score[3:9, 3:9, 3:9] = 0.5
+    score[5:7, 5:7, 5:7] = 0.1
+    seeds = np.zeros(score.shape, bool)
+    seeds[0] = True
+    inside = score < 0.6
+    for contrast, peeled in ((1.0, False), (0.05, True)):
+        crop = (0.3 + contrast * 0.5 * inside + rng.normal(0, 0.02, score.shape))[None].astype(np.float32)
+        unpeeled = refine_foreground(crop, score, seeds, [1 / 12] * 3, max_share=0.6, share_threshold=0.5, erode=0)
+        grown = refine_foreground(crop, score, seeds, [1 / 12] * 3, max_share=0.6, share_threshold=0.5)
+        assert unpeeled[3, 5, 5] and grown[3, 5, 5] != peeled and grown[5, 5, 5], contrast  # a surface voxel; core
 
 
 def test_probability_share_stops_at_intensity_edges():
