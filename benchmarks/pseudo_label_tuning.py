@@ -227,7 +227,10 @@ def build_grid(args: argparse.Namespace) -> list[Setting]:
 
 
 SUBSETS = {"all": lambda r: True, "exact clicks": lambda r: not r["jitter"], "2 mm jitter": lambda r: r["jitter"],
-           "1 mm grid": lambda r: r["case"].endswith("1mm"), "2 mm grid": lambda r: r["case"].endswith("2mm")}
+           "1 mm grid": lambda r: r["case"].endswith("1mm"), "2 mm grid": lambda r: r["case"].endswith("2mm"),
+           **{f"{grid} grid, {clicks}": (lambda r, g=grid, j=jitter: r["case"].endswith(g.replace(" ", ""))
+                                         and r["jitter"] == j)
+              for grid in ("1 mm", "2 mm") for clicks, jitter in (("exact clicks", False), ("2 mm jitter", True))}}
 
 
 def stats(group: list[dict]) -> dict:
