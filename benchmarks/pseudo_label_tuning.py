@@ -168,7 +168,10 @@ def evaluate(job: tuple) -> list[dict]:
             quality = pseudo_label_quality(label, roi_truth, ignore_value=2)
             outside = truth.size - label.size  # all pseudo background and truly background
             background = int(np.count_nonzero(label == 0))
-            quality["bg_precision"] = (quality["bg_precision"] * background + outside) / (background + outside)
+            # no pseudo-background in the block: its bg precision is NaN (undefined), and contributes nothing
+            block_correct = quality["bg_precision"] * background if background else 0.0
+            quality["bg_precision"] = (block_correct + outside) / (background + outside) if background + outside \
+                else np.nan
             quality["labelled_share"] = (quality["labelled_share"] * label.size + outside) / truth.size
             rows.append(dict(case=case.name, structure=structure, clicks=click_seed, jitter=jitter_mm > 0,
                              setting=setting, seconds=seconds, **{
