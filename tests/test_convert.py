@@ -211,14 +211,14 @@ def test_no_silent_overwrite(nnunet_env, tmp_path):
 
 def test_failure_midway_writes_nothing(nnunet_env, tmp_path, monkeypatch):
     dirs = write_inputs(tmp_path / "in", n=3, gt=False)
-    real = raw_dataset.geodesic_pseudo_label
+    real = raw_dataset.pseudo_label
 
     def fail_on_third(image, spacing, objects, **kwargs):
         if kwargs["source"] == "case case2":
             raise RuntimeError("disk full")
         return real(image, spacing, objects, **kwargs)
 
-    monkeypatch.setattr(raw_dataset, "geodesic_pseudo_label", fail_on_third)
+    monkeypatch.setattr(raw_dataset, "pseudo_label", fail_on_third)
     with pytest.raises(RuntimeError, match="case2.*disk full"):
         convert_dataset(dirs["images"], dirs["clicks"], 13, "Fail")
     assert list(nnunet_env["nnUNet_raw"].iterdir()) == []
