@@ -284,7 +284,8 @@ def choose(summary: dict[Setting, dict[str, dict]], method: str, reference: Sett
 
     def as_precise(s: dict) -> bool:
         return reference in summary and all(
-            round(s[n][m], 3) >= round(summary[reference][n][m], 3) for n in subsets for m in ("mean_precision", "min_precision"))
+            round(s[n][m], 3) >= round(summary[reference][n][m], 3)
+            for n in subsets for m in ("mean_precision", "min_precision"))
 
     for ok in (lambda s: all(meets_targets(s[n]) for n in subsets), as_precise):
         passing = [k for k in candidates if ok(summary[k])]
