@@ -215,12 +215,13 @@ def _rewrite_image(path: Path, change) -> None:
     sitk.WriteImage(out, str(path))
 
 
-def test_object_at_the_image_minimum_keeps_its_foreground(nnunet_env, tmp_path):
+@pytest.mark.parametrize("method", ["geodesic", "refined"])
+def test_object_at_the_image_minimum_keeps_its_foreground(nnunet_env, tmp_path, method):
     """CT air, a clamped image: the object's voxels are at the image minimum, like the empty background."""
     dirs = write_inputs(tmp_path / "in", n=2, ct=True)
     mask = read(dirs["gt"] / "case1.nii.gz")[1] > 0
     _rewrite_image(dirs["images"] / "case1_0000.nii.gz", lambda a: np.where(mask, a.min(), a))
-    run_cli("paseg_convert", *convert_args(dirs, 40, "Air", "--gt", str(dirs["gt"])))
+    run_cli("paseg_convert", *convert_args(dirs, 40, "Air", "--gt", str(dirs["gt"]), "--method", method))
     out = nnunet_env["nnUNet_raw"] / "Dataset040_Air"
     report = json.loads((out / "pseudo_label_quality.json").read_text())
     assert report["cases"]["case1"]["fg_recall"] > 0.5 and report["cases"]["case1"]["fg_precision"] > 0.95
