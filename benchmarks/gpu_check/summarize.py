@@ -15,6 +15,9 @@ import statistics
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The check's trainers (trainers/gpu_budget.py) are the benchmark's budget trainers under short names.
+CHECK_TRAINERS = {"G_full": "nnUNetTrainer", "G_pce": "nnUNetTrainerPASeg_pCE", "G_paseg": "nnUNetTrainerPASeg",
+                  "G_rampstart": "nnUNetTrainerPASeg_rampFromStart"}
 
 
 def _json(path: Path):
@@ -59,7 +62,7 @@ def summarize(results: Path) -> dict:
         "fastgeodis_agreement": _search(r"voxel agreement min ([0-9.]+)", log, float),
         "cuda_tests": None if passed is None and failed is None else {"passed": passed or 0, "failed": failed or 0},
         "epochs": _search(r"stage 1 on 3d_small: (\d+) epochs", log, int),
-        "accuracy": {trainer: statistics.mean(c["Dice"] for c in classes.values())
+        "accuracy": {CHECK_TRAINERS.get(trainer, trainer): statistics.mean(c["Dice"] for c in classes.values())
                      for trainer, classes in accuracy.items()},
     }
 
