@@ -128,7 +128,7 @@ for tr in G_full G_pce G_paseg; do
 done
 if [ -n "$EXTRAS" ]; then
   ( export nnUNet_results=$W/cres nnUNet_compile=t PASEG_BUDGET_EPOCHS=2 PASEG_BUDGET_ITERATIONS=8 nnUNet_n_proc_DA=2
-    s=$(date +%s); timeout -s INT -k 10 200 nnUNetv2_train $DC 3d_fullres all -tr nnUNetTrainerPASeg_budget \
+    s=$(date +%s); timeout -s INT -k 10 200 nnUNetv2_train $DC 3d_fullres all -tr nnUNetTrainerPASeg_rampFromStart_budget \
       > $W/logs/compile.log 2>&1; echo "compile smoke rc=$? s=$(( $(date +%s) - s ))" >> $W/logs/compile.log ) &
   CPID=$!
 fi
@@ -160,7 +160,7 @@ import SimpleITK as sitk, glob, numpy as np, os
 r = os.environ['nnUNet_raw']; a = sorted(glob.glob(r + '/Dataset901_*/labelsTr/*')); b = sorted(glob.glob(r + '/Dataset902_*/labelsTr/*'))
 g = [np.mean(sitk.GetArrayFromImage(sitk.ReadImage(x)) == sitk.GetArrayFromImage(sitk.ReadImage(y))) for x, y in zip(a, b)]
 print('cpu vs cuda pseudo-labels: cases', len(g), 'voxel agreement min', min(g) if g else None)"
-    cd $G/proj && timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_losses.py tests/test_geodesic.py -k "cuda or CUDA" 2>&1 | tail -3
+    cd $G/proj && timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_losses.py tests/test_geodesic.py tests/test_crf_triton.py -k "cuda or CUDA" 2>&1 | tail -3
   ) > $W/logs/fg_checks.log 2>&1 &
   FGC=$!
 fi
