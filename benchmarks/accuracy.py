@@ -6,7 +6,7 @@
 
 Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
-(the upper bound). Then, each on the same fixed schedule (``NAME_budget``, nnunetv2_paseg.trainers.budget),
+(the upper bound). Then, each on the same fixed schedule (``NAME_budget``, benchmarks/trainers/lab_trainers.py),
 fold ``all``:
 
     full   nnUNetTrainer          full labels (upper bound)
@@ -15,7 +15,7 @@ fold ``all``:
     aux    nnUNetTrainerPASegAux  clicks, stage 1 with the auxiliary architecture (input of stage 2)
     scm    nnUNetTrainerSCM       clicks, stage 2 of PA-Seg, started from the two stage-1 models
 
-and any ``--variants`` (trainer names of nnunetv2_paseg, trained on the clicks; an SCM variant after its stage-1
+and any ``--variants`` (trainer names of the package or the lab, trained on the clicks; an SCM variant after its stage-1
 trainers), predicted on the test images and scored against their full labels: Dice, HD95 (mm, spacing-aware) and
 pooled voxel precision / recall per class.
 
@@ -82,13 +82,13 @@ MAIN_METHODS = {
 
 
 def variant_method(trainer: str) -> Method:
-    """A click-trained variant of nnunetv2_paseg; an SCM variant needs its two stage-1 trainers."""
-    import nnunetv2_paseg.trainers as trainers
-    from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
+    """A click-trained trainer of the package or the lab; an SCM variant needs its two stage-1 trainers."""
+    from benchmarks.trainers.lab_trainers import lab_trainer
+    from nnunetv2_paseg.trainers import nnUNetTrainerSCM
 
-    cls = getattr(trainers, trainer, None)
+    cls = lab_trainer(trainer)
     if cls is None:
-        raise SystemExit(f"accuracy: no trainer {trainer!r} in nnunetv2_paseg.trainers")
+        raise SystemExit(f"accuracy: no trainer {trainer!r} in nnunetv2_paseg.trainers or benchmarks/trainers")
     needs = (cls.primary_stage1_trainer, cls.aux_stage1_trainer) if issubclass(cls, nnUNetTrainerSCM) else ()
     return Method(trainer, f"{trainer} (clicks)", "clicks", needs)
 
@@ -572,7 +572,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", choices=list(MAIN_METHODS), default=list(MAIN_METHODS),
                         help="main methods to train (scm also trains paseg and aux, its stage-1 models)")
     parser.add_argument("--variants", nargs="*", default=[], metavar="TRAINER",
-                        help="more trainers of nnunetv2_paseg, trained on the clicks (ablations)")
+                        help="more trainers of the package or the lab (benchmarks/trainers), trained on the clicks (ablations)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at a time (default 1)")
     parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
                         "for the ventricles, 860 for deepgrey")

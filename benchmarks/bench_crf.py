@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss  # noqa: E402
-from nnunetv2_paseg.losses.reference import dense_multi_view_gated_crf  # noqa: E402
+from benchmarks.reference_losses import dense_multi_view_gated_crf  # noqa: E402
 
 RADIUS = 5
 SETTINGS = {"reference": (2, 2, 64, 64, 48), "full patch": (2, 2, 128, 128, 128)}

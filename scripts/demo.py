@@ -10,7 +10,7 @@ Steps, each printed as it runs and skipped when its result is already there (``-
    labels, and pictures of them (``previews/CASE.png`` and ``previews/overview.png`` in the dataset folder);
 3. ``nnUNetv2_plan_and_preprocess`` and, on the CPU, ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
 4. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
-   nnunetv2_paseg/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
+   benchmarks/trainers/lab_trainers.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
 5. ``nnUNetv2_predict`` on the test images; 6. ``nnUNetv2_evaluate_folder`` against their full labels;
 7. overlay PNGs (image, clicks, pseudo-label, prediction, truth) of a few cases.
 The last line printed is ``mean Dice: X.XXX`` (test set, foreground classes).

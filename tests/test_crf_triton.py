@@ -30,7 +30,7 @@ _SCRIPT = r"""
 import json, math, sys, torch
 from nnunetv2_paseg.losses import crf_triton
 from nnunetv2_paseg.losses.crf import MultiViewGatedCRFLoss, _loop_energy_and_grad
-from nnunetv2_paseg.losses.reference import dense_multi_view_gated_crf
+from benchmarks.reference_losses import dense_multi_view_gated_crf
 
 rows = []
 for n, c, k, size, radius, spacing, sigma in json.loads(sys.argv[1]):

@@ -200,8 +200,12 @@ class MultiViewGatedCRFLoss(nn.Module):
         output: scalar, >= 0 for probabilities that sum to 1 over C.
 
     Example:
-        >>> loss = MultiViewGatedCRFLoss()
+        >>> import torch
+        >>> loss = MultiViewGatedCRFLoss(radius=2, sigma_xy=5.0, spacing=(1.0, 1.0, 2.0))
+        >>> logits, image = torch.randn(1, 2, 8, 8, 6), torch.randn(1, 1, 8, 8, 6)
         >>> value = loss(torch.softmax(logits, 1), image)
+        >>> bool(value >= 0)
+        True
     """
 
     def __init__(self, radius: int = 5, sigma_xy: float = 6.0, sigma_intensity: float = 0.1,
