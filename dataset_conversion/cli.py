@@ -23,8 +23,8 @@ from point_tools.clicks import ClickError
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold, resolve_device
 from point_tools.options import checked_float, positive_int
 
-from dataset_conversion.raw_dataset import (MIN_FOREGROUND_VOXELS, ConversionError, DatasetInputError,
-                                            LittleForegroundError)
+from dataset_conversion.errors import ConversionError, DatasetInputError
+from dataset_conversion.quality_report import MIN_FOREGROUND_VOXELS, LittleForegroundError
 
 
 def device(text: str) -> str:

@@ -29,7 +29,8 @@ from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import NNUNET_ENDINGS, Case, LabelSettings, build_dataset, image_ending
+from dataset_conversion.cases import NNUNET_ENDINGS, Case, LabelSettings, image_ending
+from dataset_conversion.raw_dataset import build_dataset
 
 _CHANNEL_FILE = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
 PER_CASE_SUFFIXES = tuple(s for f in CLICK_FORMATS.values() if f.per_case for s in f.suffixes)

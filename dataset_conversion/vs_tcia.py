@@ -19,7 +19,9 @@ from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import Case, DatasetInputError, LabelSettings, build_dataset, problem_list
+from dataset_conversion.cases import Case, LabelSettings
+from dataset_conversion.errors import DatasetInputError, problem_list
+from dataset_conversion.raw_dataset import build_dataset
 
 IMAGE_SUFFIX = "_T2.nii.gz"
 CLICKS_SUFFIX = "_7points.nii.gz"
