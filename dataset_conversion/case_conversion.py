@@ -15,8 +15,9 @@ from point_tools.geodesic import geodesic_pseudo_label, object_foreground_voxels
 from point_tools.quality import pseudo_label_quality
 
 from dataset_conversion.case_reading import read_test_case, read_training_case
-from dataset_conversion.cases import Case, LabelSettings
+from dataset_conversion.cases import Case
 from dataset_conversion.errors import ConversionError, writing
+from dataset_conversion.label_settings import LabelSettings
 
 
 @dataclass(frozen=True)

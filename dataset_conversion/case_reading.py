@@ -14,7 +14,8 @@ from point_tools.clicks import ClickError
 from point_tools.geometry import grid_mismatch, require_3d
 from point_tools.image_files import read_image
 
-from dataset_conversion.cases import Case, LabelSettings
+from dataset_conversion.cases import Case
+from dataset_conversion.label_settings import LabelSettings
 
 
 def _read_3d(path: Path) -> sitk.Image:
@@ -106,8 +107,8 @@ def _checked_images(case: Case) -> tuple[list[sitk.Image], np.ndarray]:
     return images, array
 
 
-def read_training_case(case: Case, settings: LabelSettings) -> tuple[list[sitk.Image], np.ndarray, list,
-                                                                         np.ndarray | None]:
+def read_training_case(case: Case,
+                       settings: LabelSettings) -> tuple[list[sitk.Image], np.ndarray, list, np.ndarray | None]:
     """(channel images, (C, Z, Y, X) array, objects, full label or None) of a training case; ClickError naming the
     file for anything that cannot make its pseudo-label."""
     images, array = _checked_images(case)

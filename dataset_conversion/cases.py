@@ -1,16 +1,15 @@
-"""What a conversion is given: the cases (their files), the label settings, and the checks of the case list as a
-whole (names, file endings, channels, class names), before any case is read."""
+"""What a conversion is given: the cases (their files), and the checks of the case list as a whole (names, file
+endings, channels, class names), before any case is read."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from nnunetv2.imageio.nibabel_reader_writer import NibabelIO
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
-from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
 # The image suffixes whose 3D images nnU-Net reads too (SimpleITKIO's, and NIfTI through NibabelIO): a dataset's
@@ -25,7 +24,8 @@ class Case:
 
     images: one file per channel, in channel order, all with the same ending.
     clicks: the click annotation (any format of ``point_tools.click_formats``); None for a test case.
-    truth: full label map with values 0..K (or raw values mapped by ``LabelSettings.truth_values``):
+    truth: full label map with values 0..K (or raw values mapped by
+        ``dataset_conversion.label_settings.LabelSettings.truth_values``):
         for a training case it feeds the quality report, for a test case it goes to ``labelsTs``.
     """
 
@@ -35,31 +35,13 @@ class Case:
     truth: Path | None = None
 
 
-@dataclass(frozen=True)
-class LabelSettings:
-    """How pseudo-labels are made and full labels read.
-
-    num_classes: K. object_classes: object index -> class for click files that do not say (see
-    ``point_tools.click_formats.read_clicks``). lamb, threshold, device: passed to ``geodesic_pseudo_label``.
-    truth_values: raw value -> class for full labels (e.g. BraTS {0: 0, 1: 1, 2: 1, 4: 1}); a value it does not
-    list is an error. None: full labels already hold 0..K.
-    """
-
-    num_classes: int = 1
-    object_classes: Mapping[int, int] | None = None
-    lamb: float = DEFAULT_LAMBDA
-    threshold: float = DEFAULT_THRESHOLD
-    device: str | None = None
-    truth_values: Mapping[int, int] | None = None
-
-
 def image_ending(path: str | os.PathLike) -> str | None:
     """The nnU-Net file ending of ``path`` (``.nii.gz``, ``.nrrd``, ...), or None if nnU-Net cannot read it."""
     return suffix_in(path, NNUNET_ENDINGS)
 
 
 def check_layout(train: Sequence[Case], test: Sequence[Case], classes: Sequence[str],
-                  channel_names: Sequence[str] | None) -> tuple[list[str], str | None, int]:
+                 channel_names: Sequence[str] | None) -> tuple[list[str], str | None, int]:
     """(problems of the case list as a whole, file ending, channel count)."""
     problems = []
     if not train:

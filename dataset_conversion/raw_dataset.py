@@ -3,11 +3,11 @@
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;
 ``build_dataset`` does the rest, the same way for all of them (the module of each step in brackets):
 
-1. checks the settings (lambda, threshold, device, workers) and the dataset id (``dataset_ids``): an id that
-   ``$nnUNet_raw`` holds is an error unless ``overwrite``; one that ``$nnUNet_preprocessed`` or
-   ``$nnUNet_results`` holds under another name is always an error (nnU-Net needs one name per id). Temporary
-   folders that an interrupted conversion of the same id left behind (its process is gone) are removed first,
-   and said so (``temporary_folders``);
+1. checks the number of workers (lambda, threshold and device were checked when ``settings`` was made:
+   ``label_settings``) and the dataset id (``dataset_ids``): an id that ``$nnUNet_raw`` holds is an error
+   unless ``overwrite``; one that ``$nnUNet_preprocessed`` or ``$nnUNet_results`` holds under another name is
+   always an error (nnU-Net needs one name per id). Temporary folders that an interrupted conversion of the same
+   id left behind (its process is gone) are removed first, and said so (``temporary_folders``);
 2. checks the case list as a whole (names, endings, channels: ``cases``); the problems the builder found in its
    folders come in with it;
 3. in worker processes (``num_processes``, with a progress bar: ``workers``) reads each case once, checks it
@@ -47,37 +47,18 @@ from typing import Sequence
 
 from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
 
-from point_tools.geodesic import check_lambda, check_threshold, resolve_device
 from point_tools.quality import format_quality_table
 
 from dataset_conversion.case_conversion import (Problem, check_test_case, check_training_case, convert_training_case,
                                                 copy_test_case, named)
-from dataset_conversion.cases import Case, LabelSettings, check_layout
+from dataset_conversion.cases import Case, check_layout
 from dataset_conversion.dataset_ids import check_dataset_id, dataset_folder_name, existing_datasets, nnunet_raw
 from dataset_conversion.errors import DatasetInputError, problem_list, writing
+from dataset_conversion.label_settings import LabelSettings, check_workers
 from dataset_conversion.quality_report import (MIN_FOREGROUND_VOXELS, QUALITY_REPORT, LittleForegroundError,
                                                little_foreground, quality_summary)
 from dataset_conversion.temporary_folders import hidden_sibling, publish, remove_stale_temporaries
 from dataset_conversion.workers import in_workers, worker_pool
-
-
-def check_settings(settings: LabelSettings, num_processes: int) -> None:
-    """DatasetInputError listing every setting that cannot work (lambda, threshold, device, worker count)."""
-    problems = []
-    for check, value in ((check_lambda, settings.lamb), (check_threshold, settings.threshold)):
-        try:
-            check(value)
-        except ValueError as e:
-            problems.append(str(e))
-    if settings.device is not None:
-        try:
-            resolve_device(settings.device)
-        except ValueError as e:
-            problems.append(f"device {e}")
-    if isinstance(num_processes, bool) or not isinstance(num_processes, int) or num_processes < 1:
-        problems.append(f"the number of worker processes must be an integer >= 1, got {num_processes!r}")
-    if problems:
-        raise DatasetInputError(problem_list(problems))
 
 
 def _check_cases(train: Sequence[Case], test: Sequence[Case], settings: LabelSettings,
@@ -122,13 +103,13 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
     with the problems of the cases). ``preview``: also draw the pseudo-labels (``previews/``). Returns the dataset
     folder.
 
-    Raises DatasetInputError (settings, dataset id, inputs: every problem listed) or ConversionError (a write
-    failed, a worker died) with nothing written, or LittleForegroundError after writing the dataset unless
-    ``allow_empty_foreground``.
+    Raises DatasetInputError (``SettingError`` for the workers; the dataset id; the inputs, every problem listed)
+    or ConversionError (a write failed, a worker died) with nothing written, or LittleForegroundError after writing
+    the dataset unless ``allow_empty_foreground``.
     """
     started = time.perf_counter()
+    check_workers(num_processes)
     settings = settings or LabelSettings(num_classes=len(classes))
-    check_settings(settings, num_processes)
     folder_name = dataset_folder_name(dataset_id, name)
     raw = nnunet_raw()
     if settings.num_classes != len(classes):
