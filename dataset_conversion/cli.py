@@ -37,7 +37,7 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     objects without pseudo-foreground are accepted."""
     parser.add_argument("-d", dest="dataset_id", type=int, required=True, help="dataset id (1..999)")
     # dest "lamb": the Python name of lambda, a keyword. The values are checked where the conversion takes them.
-    parser.add_argument("--lambda", dest="lamb", type=float, default=DEFAULT_LAMBDA,
+    parser.add_argument("--lambda", dest="lamb", metavar="LAMBDA", type=float, default=DEFAULT_LAMBDA,
                         help=f"geodesic weight of the intensity term, 0..1 (default {DEFAULT_LAMBDA})")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"geodesic foreground threshold, strictly between 0 and 1 (default {DEFAULT_THRESHOLD})")
