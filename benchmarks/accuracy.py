@@ -4,7 +4,7 @@
         [--methods full pce paseg aux scm] [--variants nnUNetTrainerPASeg_mmCRF ...]
         [--epochs 24 [48 96 ...] --iterations 50 --max_features 64] [--device cpu|cuda]
 
-Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
+Per seed: a cohort (``benchmarks.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
 (the upper bound). Then, each on the same fixed schedule (``NAME_budget``, benchmarks/trainers/lab_trainers.py),
 fold ``all``:
@@ -57,7 +57,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import budget_curve, harness  # noqa: E402
 from benchmarks.harness import REPO, RunFailed  # noqa: E402
-from dataset_conversion.atlas_cohort import TARGETS, build_cohort  # noqa: E402
+from benchmarks.atlas_cohort import TARGETS, build_cohort  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import SimpleITK as sitk
 import torch
 from tqdm import tqdm
 
-from dataset_conversion.atlas_cohort import package_dir
+from benchmarks.atlas_cohort import package_dir
 from point_tools import geodesic
 from point_tools.geodesic import combine_objects, foreground_score, minimum_intensity_mask
 from point_tools.quality import pseudo_label_quality

@@ -3,7 +3,7 @@
     bash scripts/demo.sh [--output demo_output] [--fresh]     (set-up + this driver)
 
 Steps, each printed as it runs and skipped when its result is already there (``--fresh`` starts over):
-1. a cohort of real brain MRI with real labels (``paseg_build_atlas_cohort``: the lateral ventricles, 24 training
+1. a cohort of real brain MRI with real labels (``python -m benchmarks.atlas_cohort``: the lateral ventricles, 24 training
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
 2. ``paseg_convert --preview``: geodesic pseudo-labels with nnU-Net's ignore label, their quality against the full
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if (cohort / "cohort.json").is_file():
         print("already built")
     else:
-        run(env, "paseg_build_atlas_cohort", "-o", cohort, "-np", np_, prefix="demo")
+        run(env, Path(sys.executable).name, "-m", "benchmarks.atlas_cohort", "-o", cohort, "-np", np_, prefix="demo")
     timed("cohort", t0)
 
     t0 = time.time()
