@@ -572,7 +572,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", choices=list(MAIN_METHODS), default=list(MAIN_METHODS),
                         help="main methods to train (scm also trains paseg and aux, its stage-1 models)")
     parser.add_argument("--variants", nargs="*", default=[], metavar="TRAINER",
-                        help="more trainers of the package or the lab (benchmarks/trainers), trained on the clicks (ablations)")
+                        help="more trainers of the package or the lab (benchmarks/trainers), trained on the clicks "
+                             "(ablations)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at a time (default 1)")
     parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
                         "for the ventricles, 860 for deepgrey")

@@ -57,8 +57,9 @@ def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
     spacing = image.GetSpacing()[::-1]
     objects = simulate_clicks(truth.astype(np.uint8), spacing, seed=seed)
     pseudo = geodesic_pseudo_label(array[None], spacing, objects, device="cpu")
+    files = {name: work / "predictions" / f"seed{seed}" / name / f"{case}.nii.gz" for name in MODELS}
     predictions = {name: sitk.GetArrayFromImage(sitk.ReadImage(str(path))) > 0
-                   for name in MODELS if (path := work / "predictions" / f"seed{seed}" / name / f"{case}.nii.gz").is_file()}
+                   for name, path in files.items() if path.is_file()}
     z = int(truth.sum((1, 2)).argmax())
 
     panels = 2 + len(predictions)

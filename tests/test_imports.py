@@ -1,4 +1,4 @@
-"""Light imports: the click tools and the converters start without nnU-Net's training stack or the plotting
+"""Light imports: the click tools, the converters and the losses start without nnU-Net's training stack or the plotting
 libraries (seconds of start-up for every ``paseg_convert --help``, and a failure there would break conversions that
 never train). ``dataset_conversion.previews`` draws with matplotlib and is imported only by ``--preview``."""
 from __future__ import annotations
@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import dataset_conversion
+import nnunetv2_paseg.losses
 import point_tools
 from conftest import REPO_ROOT
 
@@ -37,16 +38,18 @@ def heavy_imports(modules: list[str]) -> dict[str, str]:
 
 
 def light_modules() -> list[str]:
-    names = [package.__name__ for package in (point_tools, dataset_conversion)]
-    for package in (point_tools, dataset_conversion):
+    packages = (point_tools, dataset_conversion, nnunetv2_paseg.losses)
+    names = ["nnunetv2_paseg"] + [package.__name__ for package in packages]
+    for package in packages:
         names += [info.name for info in pkgutil.iter_modules(package.__path__, package.__name__ + ".")]
     return [name for name in names if name not in HEAVY_BY_DESIGN]
 
 
-def test_click_tools_and_converters_import_light():
+def test_click_tools_converters_and_losses_import_light():
     modules = light_modules()
     assert {"point_tools", "dataset_conversion.paseg_convert", "dataset_conversion.vs_tcia",
-            "dataset_conversion.brats2019"} <= set(modules)
+            "dataset_conversion.brats2019", "nnunetv2_paseg.losses.crf",
+            "nnunetv2_paseg.losses.regularised"} <= set(modules)
     assert heavy_imports(modules) == {}
 
 

@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/gpu_check/summarize.py RESULTS_FOLDER [--out benchmarks/results/gpu.json]
 
 RESULTS_FOLDER is what ``run.sh`` wrote to ``$OUT`` on the CUDA machine (``main.log``, ``trainer_big.json``,
-``trainer_small.json``, ``crf.json``, ``accuracy.json``, and ``crf_fused.json`` of ``crf_fused_check.py``). Step ratios are against nnUNetTrainer's mean step in the same
-run; what a step of the check did not produce is null, so a partial run still gives a record that says what is missing.
+``trainer_small.json``, ``crf.json``, ``accuracy.json``, and ``crf_fused.json`` of ``crf_fused_check.py``). Step
+ratios are against nnUNetTrainer's mean step in the same run; what a step of the check did not produce is null, so a
+partial run still gives a record that says what is missing.
 """
 from __future__ import annotations
 
