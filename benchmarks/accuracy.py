@@ -2,11 +2,11 @@
 
     .venv/bin/python benchmarks/accuracy.py [--target ventricles|deepgrey] [--seeds 0 1 2] [--jobs 2]
         [--methods full pce paseg aux scm] [--variants nnUNetTrainerPASeg_mmCRF ...]
-        [--epochs 24 --iterations 50 --max_features 64] [--device cpu|cuda]
+        [--epochs 24 [48 96 ...] --iterations 50 --max_features 64] [--device cpu|cuda]
 
-Per seed: a cohort (``dataset_conversion.atlas_cohort``, that seed), converted twice: from the clicks
+Per seed: a cohort (``benchmarks.atlas_cohort``, that seed), converted twice: from the clicks
 (``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
-(the upper bound). Then, each on the same fixed schedule (``NAME_budget``, nnunetv2_paseg.trainers.budget),
+(the upper bound). Then, each on the same fixed schedule (``NAME_budget``, benchmarks/trainers/lab_trainers.py),
 fold ``all``:
 
     full   nnUNetTrainer          full labels (upper bound)
@@ -15,7 +15,7 @@ fold ``all``:
     aux    nnUNetTrainerPASegAux  clicks, stage 1 with the auxiliary architecture (input of stage 2)
     scm    nnUNetTrainerSCM       clicks, stage 2 of PA-Seg, started from the two stage-1 models
 
-and any ``--variants`` (trainer names of nnunetv2_paseg, trained on the clicks; an SCM variant after its stage-1
+and any ``--variants`` (trainer names of the package or the lab, trained on the clicks; an SCM variant after its stage-1
 trainers), predicted on the test images and scored against their full labels: Dice, HD95 (mm, spacing-aware) and
 pooled voxel precision / recall per class.
 
@@ -24,6 +24,9 @@ targets other than the ventricles): the main methods, mean ± std over seeds, th
 run found the foreground; ``ablation[_TARGET].md``: every trainer, per seed; and ``runs.jsonl``: one line per
 finished training with the commit and day of that training (appended once, never rewritten), so that runs set aside
 later stay on record.
+
+Several ``--epochs``: each budget in its own ``WORK/e{EPOCHS}`` with its reports in ``RESULTS/budget/e{EPOCHS}``,
+then the accuracy against the budget (``budget_curve.py``: ``RESULTS/budget/budget.{md,png}``).
 
 Resumable: finished conversions, trainings and predictions are skipped, an interrupted training continues
 (``--c``); the reports are rewritten after every run (``--report_only`` rewrites them from what exists).
@@ -52,9 +55,9 @@ from scipy import ndimage
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import harness  # noqa: E402
+from benchmarks import budget_curve, harness  # noqa: E402
 from benchmarks.harness import REPO, RunFailed  # noqa: E402
-from dataset_conversion.atlas_cohort import TARGETS, build_cohort  # noqa: E402
+from benchmarks.atlas_cohort import TARGETS, build_cohort  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,13 @@ MAIN_METHODS = {
 
 
 def variant_method(trainer: str) -> Method:
-    """A click-trained variant of nnunetv2_paseg; an SCM variant needs its two stage-1 trainers."""
-    import nnunetv2_paseg.trainers as trainers
-    from nnunetv2_paseg.trainers.scm import nnUNetTrainerSCM
+    """A click-trained trainer of the package or the lab; an SCM variant needs its two stage-1 trainers."""
+    from benchmarks.trainers.lab_trainers import lab_trainer
+    from nnunetv2_paseg.trainers import nnUNetTrainerSCM
 
-    cls = getattr(trainers, trainer, None)
+    cls = lab_trainer(trainer)
     if cls is None:
-        raise SystemExit(f"accuracy: no trainer {trainer!r} in nnunetv2_paseg.trainers")
+        raise SystemExit(f"accuracy: no trainer {trainer!r} in nnunetv2_paseg.trainers or benchmarks/trainers")
     needs = (cls.primary_stage1_trainer, cls.aux_stage1_trainer) if issubclass(cls, nnUNetTrainerSCM) else ()
     return Method(trainer, f"{trainer} (clicks)", "clicks", needs)
 
@@ -556,7 +559,10 @@ def main() -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="ventricles")
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=12)
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[24],
+                        help="epochs per training (default 24); several budgets (e.g. 24 48 96): each in its own "
+                             "WORK/e{EPOCHS} and RESULTS/budget/e{EPOCHS}, then the curve (budget_curve.py) in "
+                             "RESULTS/budget")
     parser.add_argument("--iterations", type=int, default=50, help="iterations per epoch")
     parser.add_argument("--max_features", type=int, default=harness.SMALL_MAX_FEATURES,
                         help=f"width of the widest stage of 3d_small (paseg_add_small_plans; default "
@@ -566,7 +572,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", choices=list(MAIN_METHODS), default=list(MAIN_METHODS),
                         help="main methods to train (scm also trains paseg and aux, its stage-1 models)")
     parser.add_argument("--variants", nargs="*", default=[], metavar="TRAINER",
-                        help="more trainers of nnunetv2_paseg, trained on the clicks (ablations)")
+                        help="more trainers of the package or the lab (benchmarks/trainers), trained on the clicks "
+                             "(ablations)")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at a time (default 1)")
     parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
                         "for the ventricles, 860 for deepgrey")
@@ -575,6 +582,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    if any(e < 1 for e in args.epochs):
+        parser.error("--epochs must be >= 1")
     import torch
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -583,6 +592,18 @@ def main() -> None:
     args.base_id = args.base_id if args.base_id is not None else (820 if args.target == "ventricles" else 860)
     args.work = (args.work or REPO / "benchmark_output" / args.target).resolve()
     args.commit = git_commit()
+    if len(args.epochs) == 1:
+        run_budget(argparse.Namespace(**{**vars(args), "epochs": args.epochs[0]}), parser)
+        return
+    curve = args.results / "budget"
+    for epochs in args.epochs:
+        run_budget(argparse.Namespace(**{**vars(args), "epochs": epochs, "work": args.work / f"e{epochs}",
+                                         "results": curve / f"e{epochs}"}), parser)
+    log(budget_curve.write_report(budget_curve.load_runs(curve), curve))
+
+
+def run_budget(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Train, predict, record and report every asked-for run at one budget (``args.epochs``)."""
     methods = {key: MAIN_METHODS[key] for key in args.methods}
     for trainer in args.variants:
         methods[trainer] = variant_method(trainer)

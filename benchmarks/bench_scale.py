@@ -39,9 +39,9 @@ def measure(dataset: str, configuration: str, trainer_name: str, patch: int, dev
 
     device = torch.device(device_name)
     trainer = get_trainer_from_args(dataset, configuration, "all", trainer_name, "nnUNetPlans", device=device)
-    if isinstance(trainer, nnUNetTrainerPASeg):
-        trainer.ramp_start_dice = None  # measured as after the ramp's start: regularisers in the backward pass
     trainer.initialize()
+    if isinstance(trainer, nnUNetTrainerPASeg):
+        trainer.loss.weight = 1.0  # measured as after the ramp's start: regularisers in the backward pass
     trainer.network.train()
     strides = trainer.configuration_manager.pool_op_kernel_sizes
     total = [int(torch.tensor([s[a] for s in strides]).prod()) for a in range(3)]

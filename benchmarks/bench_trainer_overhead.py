@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> None:
             trainer = get_trainer_from_args(str(args.d), args.c, fold, name, args.p, device=device)
             if isinstance(trainer, nnUNetTrainerSCM):
                 stand_in_stage1_weights(trainer, Path(tmp))
-            if isinstance(trainer, nnUNetTrainerPASeg):
-                trainer.ramp_start_dice = None  # timed as after the ramp's start: regularisers in the backward pass
             trainer.on_train_start()
             trainer.on_train_epoch_start()
+            if isinstance(trainer, nnUNetTrainerPASeg):
+                trainer.loss.weight = 1.0  # timed as after the ramp's start: regularisers in the backward pass
             trainers[name] = trainer
         loader = next(iter(trainers.values())).dataloader_train
         batches = [next(loader) for _ in range(args.warmup + args.iterations)]

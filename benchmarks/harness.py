@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The lab's trainers (screening variants, NAME_budget), found by nnU-Net through nnUNet_extTrainer.
+LAB_TRAINERS = REPO / "benchmarks" / "trainers"
 BIN = Path(sys.executable).parent
 # Width of the widest stage of the CPU configuration 3d_small (paseg_add_small_plans) of the demo and the benchmark:
 # 1/4 of nnU-Net's 3d_fullres widths on the atlas cohort ([8, 16, 32, 64]). At 32 ([4, 8, 16, 32]) the partial loss
@@ -32,8 +34,8 @@ def log(prefix: str, text: str) -> None:
 
 def nnunet_environment(root: Path, epochs: int, iterations: int, jobs: int = 1, own_folders: bool = True) -> dict:
     """Environment for nnU-Net's commands: the three nnU-Net folders under ``root`` (with ``own_folders`` always,
-    else only where the caller has not set them), this working tree's code first on the path, the budget trainers'
-    schedule (``PASEG_BUDGET_EPOCHS`` / ``PASEG_BUDGET_ITERATIONS``) and a split of the CPU cores between ``jobs``
+    else only where the caller has not set them), this working tree's code first on the path, the lab's trainers in
+    ``nnUNet_extTrainer``, the budget trainers' schedule (``PASEG_BUDGET_EPOCHS`` / ``PASEG_BUDGET_ITERATIONS``) and a split of the CPU cores between ``jobs``
     trainings at a time: each gets ``nnUNet_n_proc_DA`` augmentation workers and ``PASEG_TORCH_THREADS`` torch threads
     (unless set)."""
     env = dict(os.environ)
@@ -41,8 +43,9 @@ def nnunet_environment(root: Path, epochs: int, iterations: int, jobs: int = 1, 
         if own_folders or key not in env:
             env[key] = str(root / key)
         Path(env[key]).mkdir(parents=True, exist_ok=True)
-    # The working tree's code, not an older installed copy (as in the tests).
+    # The working tree's code, not an older installed copy (as in the tests), and the lab's trainers.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["nnUNet_extTrainer"] = os.pathsep.join(filter(None, [str(LAB_TRAINERS), env.get("nnUNet_extTrainer")]))
     cores_per_job = max(1, (os.cpu_count() or 2) // jobs)
     # nnU-Net's default data-augmentation worker count is sized for GPU servers.
     env.setdefault("nnUNet_n_proc_DA", str(max(1, min(8, cores_per_job // 2))))

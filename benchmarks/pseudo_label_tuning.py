@@ -36,7 +36,7 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
-from dataset_conversion.atlas_cohort import package_dir
+from benchmarks.atlas_cohort import package_dir
 from point_tools import geodesic, refine
 from point_tools.geodesic import box_inputs, combine_objects, geodesic_share, minimum_intensity_mask
 from point_tools.refine import intensity_log_odds, refine_foreground

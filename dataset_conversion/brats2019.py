@@ -22,7 +22,10 @@ from point_tools.pseudo_labels import DEFAULT_METHOD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file, split_by_fraction
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import Case, DatasetInputError, LabelSettings, build_dataset, problem_list
+from dataset_conversion.cases import Case
+from dataset_conversion.errors import DatasetInputError, problem_list
+from dataset_conversion.label_settings import LabelSettings
+from dataset_conversion.raw_dataset import build_dataset
 
 MODALITIES = {"flair": ("flair",), "all": ("flair", "t1", "t1ce", "t2")}
 CLICKS_SUFFIX = "_7points.nii.gz"
@@ -78,9 +81,9 @@ def convert_brats(root: str | Path, dataset_id: int, name: str = "BraTS2019", *,
                   threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1, device: str | None = None,
                   overwrite: bool = False, allow_empty_foreground: bool = False, method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the BraTS 2019 layout (module docstring); returns it."""
-    train, test = find_brats_cases(root, modalities, points_dir, split_file, test_fraction, seed)
-    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,
+    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,  # checked before the files
                              truth_values=WHOLE_TUMOUR, method=method)
+    train, test = find_brats_cases(root, modalities, points_dir, split_file, test_fraction, seed)
     return build_dataset(train, test, dataset_id, name, classes=("whole_tumour",),
                          channel_names=tuple(m.upper() for m in MODALITIES[modalities]), settings=settings,
                          num_processes=num_processes, overwrite=overwrite,

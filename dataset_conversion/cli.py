@@ -1,12 +1,14 @@
 """Command-line plumbing shared by the converters (``paseg_convert``, ``paseg_convert_vs``, ``paseg_convert_brats``).
 
-Every option is checked while the command line is parsed, before any work (argparse's one-line error, status 2),
-and ``run`` turns every expected failure into one line on stderr instead of a traceback. Exit statuses:
+argparse parses the options; the values of the settings (method, lambda, threshold, device, worker processes) are
+checked once, where the conversion takes them (``dataset_conversion.label_settings``), before any image is read,
+and ``run`` reports them as argparse reports a bad option (``argument --lambda: ...``, status 2). ``run`` turns
+every expected failure into one line on stderr instead of a traceback. Exit statuses:
 
 - 0: the dataset was written;
 - 1: nothing was written: a problem with the inputs (all of them listed), a file that could not be written, a
   worker process that died;
-- 2: a bad option (argparse);
+- 2: a bad option (argparse, or a setting's value: ``SETTING_OPTIONS``);
 - 3: the dataset was written, but some objects got (almost) no pseudo-foreground (listed, and in the dataset's
   ``pseudo_label_quality.json``); ``--allow_empty_foreground`` accepts them and exits 0;
 - 130 / 143: stopped by SIGINT (Ctrl-C) / SIGTERM (``kill``, ``timeout``, batch schedulers); nothing was written.
@@ -20,35 +22,32 @@ from pathlib import Path
 from typing import Callable
 
 from point_tools.clicks import ClickError
-from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold, resolve_device
-from point_tools.options import checked_float, positive_int
+from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.pseudo_labels import DEFAULT_METHOD, METHODS
 
-from dataset_conversion.raw_dataset import (MIN_FOREGROUND_VOXELS, ConversionError, DatasetInputError,
-                                            LittleForegroundError)
+from dataset_conversion.errors import ConversionError, DatasetInputError
+from dataset_conversion.label_settings import SettingError
+from dataset_conversion.quality_report import MIN_FOREGROUND_VOXELS, LittleForegroundError
 
-
-def device(text: str) -> str:
-    """argparse type: a device FastGeodis can use on this machine (the message lists those available)."""
-    try:
-        resolve_device(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+# The option of each setting that ``SettingError`` names.
+SETTING_OPTIONS = {"method": "--method", "lambda": "--lambda", "threshold": "--threshold", "device": "--device",
+                   "num_processes": "-np"}
 
 
 def add_label_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every converter: dataset id, pseudo-label method and geodesic settings, workers, device,
     overwrite, and whether objects without pseudo-foreground are accepted."""
     parser.add_argument("-d", dest="dataset_id", type=int, required=True, help="dataset id (1..999)")
-    parser.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD, help=METHOD_HELP)
-    parser.add_argument("--lambda", dest="lamb", type=checked_float(check_lambda), default=DEFAULT_LAMBDA,
+    # The values are checked where the conversion takes them (the method too: no argparse choices).
+    parser.add_argument("--method", metavar="{" + ",".join(METHODS) + "}", default=DEFAULT_METHOD, help=METHOD_HELP)
+    # dest "lamb": the Python name of lambda, a keyword.
+    parser.add_argument("--lambda", dest="lamb", metavar="LAMBDA", type=float, default=DEFAULT_LAMBDA,
                         help=f"geodesic weight of the intensity term, 0..1 (default {DEFAULT_LAMBDA})")
-    parser.add_argument("--threshold", type=checked_float(check_threshold), default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"geodesic foreground threshold (--method refined: its core's), strictly between 0 and 1 "
                              f"(default {DEFAULT_THRESHOLD})")
-    parser.add_argument("-np", dest="num_processes", type=positive_int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--device", type=device, default=None,
+    parser.add_argument("-np", dest="num_processes", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--device", default=None,
                         help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing dataset with this id in nnUNet_raw (whatever its name)")
@@ -84,6 +83,9 @@ def run(fn: Callable, *args, **kwargs) -> None:
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         fn(*args, **kwargs)
+    except SettingError as e:
+        _exit(f"{prog}: error: " + "; ".join(f"argument {SETTING_OPTIONS[setting]}: {why}"
+                                             for setting, why in e.problems.items()), 2)
     except (DatasetInputError, ClickError, ConversionError) as e:
         _exit(f"{prog}: error: {e}", 1)
     except LittleForegroundError as e:

@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from dataset_conversion.raw_dataset import DatasetInputError
+from dataset_conversion.errors import DatasetInputError
 
 TRAIN_SPLITS = ("training", "validation")
 TEST_SPLITS = ("inference", "test", "testing")

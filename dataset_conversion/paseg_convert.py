@@ -31,7 +31,9 @@ from point_tools.pseudo_labels import DEFAULT_METHOD
 from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import NNUNET_ENDINGS, Case, LabelSettings, build_dataset, image_ending
+from dataset_conversion.cases import NNUNET_ENDINGS, Case, image_ending
+from dataset_conversion.label_settings import LabelSettings
+from dataset_conversion.raw_dataset import build_dataset
 
 _CHANNEL_FILE = re.compile(r"(?P<case>.+)_(?P<channel>\d{4})")
 PER_CASE_SUFFIXES = tuple(s for f in CLICK_FORMATS.values() if f.per_case for s in f.suffixes)
@@ -162,11 +164,12 @@ def convert_dataset(images_dir: str | Path, annotations: str | Path, dataset_id:
                     allow_empty_foreground: bool = False, method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from ``paseg_convert``'s folders (module docstring); returns it.
 
-    The problems of the folders and of every case are reported together (``build_dataset`` says what it raises).
+    The settings are checked first (``LabelSettings``); the problems of the folders and of every case are reported
+    together (``build_dataset`` says what it raises).
     """
-    train, test, problems = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
     settings = LabelSettings(num_classes=len(classes), object_classes=object_classes, lamb=lamb,
                              threshold=threshold, device=device, method=method)
+    train, test, problems = find_cases(images_dir, annotations, gt_dir, images_ts_dir, labels_ts_dir)
     return build_dataset(train, test, dataset_id, name, classes=classes, channel_names=channel_names,
                          settings=settings, num_processes=num_processes, overwrite=overwrite, preview=preview,
                          description=f"Pseudo-labels ({method}) from click annotations ({Path(annotations).name})",

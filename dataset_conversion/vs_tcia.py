@@ -20,7 +20,10 @@ from point_tools.pseudo_labels import DEFAULT_METHOD
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file
 from dataset_conversion.cli import add_label_arguments, run
-from dataset_conversion.raw_dataset import Case, DatasetInputError, LabelSettings, build_dataset, problem_list
+from dataset_conversion.cases import Case
+from dataset_conversion.errors import DatasetInputError, problem_list
+from dataset_conversion.label_settings import LabelSettings
+from dataset_conversion.raw_dataset import build_dataset
 
 IMAGE_SUFFIX = "_T2.nii.gz"
 CLICKS_SUFFIX = "_7points.nii.gz"
@@ -62,8 +65,9 @@ def convert_vs(root: str | Path, split_file: str | Path, dataset_id: int, name: 
                device: str | None = None, overwrite: bool = False, allow_empty_foreground: bool = False,
                method: str = DEFAULT_METHOD) -> Path:
     """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the VS layout (module docstring); returns it."""
+    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,  # checked before the files
+                             method=method)
     train, test = find_vs_cases(root, split_file)
-    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device, method=method)
     return build_dataset(train, test, dataset_id, name, classes=("schwannoma",), channel_names=("T2",),
                          settings=settings, num_processes=num_processes, overwrite=overwrite,
                          allow_empty_foreground=allow_empty_foreground,

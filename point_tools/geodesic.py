@@ -60,15 +60,26 @@ def available_devices() -> list[str]:
     return ["cpu"] + cuda
 
 
+def default_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def given_device(device: str | None) -> torch.device:
+    """``device`` taken as given (checked where it entered, by ``resolve_device``), or ``default_device()`` for
+    None: what the pseudo-label functions use, so that they do not ask the driver once per image."""
+    return default_device() if device is None else torch.device(device)
+
+
 def resolve_device(device: str | None) -> torch.device:
-    """The requested device, or CUDA when available and none was requested.
+    """The requested device, or ``default_device()`` when none was requested.
 
     ValueError, saying which devices are available, for a name torch does not know, a device other than cpu or
     cuda, CUDA on a machine without it, or a CUDA index beyond the devices present. Only a CUDA request (or none)
     asks the driver, so that a process converting on the CPU can still fork its workers.
     """
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return default_device()
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
@@ -251,13 +262,16 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
     that class, num_classes + 1 ignore (inside a box, not foreground). Where boxes overlap, foreground wins over
     unlabelled and foreground of two different classes becomes ignore. The foreground click is certain: it is
     always foreground of its object's class (ignore only where objects of two classes click the same voxel).
-    spacing: (z, y, x) in mm. lamb in [0, 1]: 0 is the Euclidean distance, 1 the pure intensity path cost.
-    threshold in (0, 1): foreground is ``foreground_score`` < threshold. device: "cpu", "cuda", ...; default CUDA when available.
-    ``source`` names the case in error messages.
+    spacing: (z, y, x) in mm. lamb (lambda) in [0, 1]: 0 is the Euclidean distance, 1 the pure intensity path
+    cost. threshold in (0, 1): foreground is ``foreground_score`` < threshold. device: "cpu", "cuda", ...;
+    default CUDA when available. The settings are taken as given: they are checked where they enter a program
+    (``check_lambda``, ``check_threshold``, ``resolve_device``; ``dataset_conversion.label_settings`` does it for
+    the converters), not once per image. The image and clicks are checked here; ``source`` names the case in
+    error messages.
     """
-    image = check_label_inputs(image, spacing, objects, num_classes, lamb, threshold, source)
+    image = check_label_inputs(image, spacing, objects, num_classes, source)
     background = minimum_rule_background(image, objects)
-    torch_device = resolve_device(device)
+    torch_device = given_device(device)
     foregrounds = []
     for obj in objects:
         box, score = foreground_score(image, ~background, spacing, obj, lamb, background_seeds, iterations,
@@ -267,16 +281,15 @@ def geodesic_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: 
 
 
 def check_label_inputs(image: np.ndarray, spacing: Sequence[float], objects: Sequence[ObjectClicks],
-                       num_classes: int, lamb: float, threshold: float, source: str) -> np.ndarray:
-    """The image (C, Z, Y, X) as float32 if every input of a pseudo-label is usable; ValueError or ClickError
-    naming ``source`` and the problem otherwise (shape, spacing, lambda, threshold, classes, NaN, clicks)."""
+                       num_classes: int, source: str) -> np.ndarray:
+    """The image (C, Z, Y, X) as float32 if the image and clicks of a pseudo-label are usable; ValueError or
+    ClickError naming ``source`` and the problem otherwise (shape, spacing, classes, NaN, clicks). The settings
+    (lambda, threshold, device) are not checked here: they are checked where they enter a program."""
     image = np.asarray(image)
     if image.ndim != 4:
         raise ValueError(f"{source}: image must be (C, Z, Y, X), got shape {image.shape}")
     if len(spacing) != 3 or not all(s > 0 for s in spacing):
         raise ValueError(f"{source}: spacing must be 3 positive values (z, y, x), got {tuple(spacing)}")
-    check_lambda(lamb)
-    check_threshold(threshold)
     if num_classes < 1 or num_classes + 1 > np.iinfo(np.uint8).max:
         raise ValueError(f"num_classes must be in 1..254, got {num_classes}")
     image = image.astype(np.float32, copy=False)

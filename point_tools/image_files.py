@@ -2,7 +2,7 @@
 
 Every tool takes its image suffixes from ``IMAGE_SUFFIXES``: ``paseg_convert`` (images, full masks, annotation
 volumes), ``paseg_simulate_points`` (masks) and the annotation-volume click format. SimpleITK reads all of them;
-an nnU-Net dataset's images must use one that nnU-Net reads too (``dataset_conversion.raw_dataset.NNUNET_ENDINGS``,
+an nnU-Net dataset's images must use one that nnU-Net reads too (``dataset_conversion.cases.NNUNET_ENDINGS``,
 a subset of this table). Suffixes match case-insensitively, the longest one first (``CASE.nii.gz`` is ``.nii.gz``).
 """
 from __future__ import annotations

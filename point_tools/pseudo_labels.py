@@ -5,9 +5,9 @@
 - ``refined`` (``point_tools.refine.refined_pseudo_label``): that geodesic foreground as a core, grown along a
   per-object intensity model learned from the core and the box's surround (all channels).
 
-Both take the same inputs, make the same checks (errors name the case) and keep the same guarantees (the clicked
-voxel is foreground, outside every box is background); ``lamb`` and ``threshold`` mean the geodesic weight and the
-geodesic (core) threshold in both.
+Both take the same inputs, make the same checks of the image and clicks (errors name the case) and keep the same
+guarantees (the clicked voxel is foreground, outside every box is background); ``lamb`` and ``threshold`` mean the
+geodesic weight and the geodesic (core) threshold in both.
 """
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ def pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: Sequence[
                  method: str = DEFAULT_METHOD, num_classes: int = 1, lamb: float = DEFAULT_LAMBDA,
                  threshold: float = DEFAULT_THRESHOLD, device: str | None = None, source: str = "image") -> np.ndarray:
     """Pseudo-label (Z, Y, X) uint8 of ``image`` (C, Z, Y, X) by ``method``: 0 background, 1..num_classes, and
-    num_classes + 1 ignore (see the method's function for the rest)."""
-    return METHODS[check_method(method)](image, spacing, objects, num_classes=num_classes, lamb=lamb,
+    num_classes + 1 ignore (see the method's function for the rest). The settings (method, lambda, threshold,
+    device) are taken as given: they are checked where they enter a program (``check_method`` and
+    ``point_tools.geodesic``'s checks; ``dataset_conversion.label_settings`` does it for the converters)."""
+    return METHODS[method](image, spacing, objects, num_classes=num_classes, lamb=lamb,
                                          threshold=threshold, device=device, source=source)

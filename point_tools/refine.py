@@ -38,8 +38,8 @@ from scipy import ndimage
 
 from point_tools.clicks import ObjectClicks
 from point_tools.geodesic import (DEFAULT_ITERATIONS, DEFAULT_LAMBDA, box_inputs, check_label_inputs,
-                                  geodesic_distance, geodesic_share, label_objects, minimum_rule_background,
-                                  resolve_device)
+                                  geodesic_distance, geodesic_share, given_device, label_objects,
+                                  minimum_rule_background)
 
 # Chosen by benchmarks/pseudo_label_tuning.py on real brain MR (benchmarks/results/pseudo_label_methods.md).
 DEFAULT_CORE_THRESHOLD = 0.4
@@ -187,9 +187,9 @@ def refined_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: S
     background seeds), ``threshold`` being the core's threshold. All channels count, in the distances and in
     the intensity model. device: "cpu", "cuda", ...; default CUDA when available.
     """
-    image = check_label_inputs(image, spacing, objects, num_classes, lamb, threshold, source)
+    image = check_label_inputs(image, spacing, objects, num_classes, source)
     background = minimum_rule_background(image, objects)
-    torch_device = resolve_device(device)
+    torch_device = given_device(device)
     foregrounds = []
     for obj in objects:
         inputs = box_inputs(image, ~background, spacing, obj, background_seeds=True)

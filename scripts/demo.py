@@ -3,14 +3,14 @@
     bash scripts/demo.sh [--output demo_output] [--fresh]     (set-up + this driver)
 
 Steps, each printed as it runs and skipped when its result is already there (``--fresh`` starts over):
-1. a cohort of real brain MRI with real labels (``paseg_build_atlas_cohort``: the lateral ventricles, 24 training
+1. a cohort of real brain MRI with real labels (``python -m benchmarks.atlas_cohort``: the lateral ventricles, 24 training
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
 2. ``paseg_convert --preview``: geodesic pseudo-labels with nnU-Net's ignore label, their quality against the full
    labels, and pictures of them (``previews/CASE.png`` and ``previews/overview.png`` in the dataset folder);
 3. ``nnUNetv2_plan_and_preprocess`` and, on the CPU, ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
 4. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
-   nnunetv2_paseg/trainers/budget.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
+   benchmarks/trainers/lab_trainers.py; CUDA when available, with nnU-Net's own ``3d_fullres`` network);
 5. ``nnUNetv2_predict`` on the test images; 6. ``nnUNetv2_evaluate_folder`` against their full labels;
 7. overlay PNGs (image, clicks, pseudo-label, prediction, truth) of a few cases.
 The last line printed is ``mean Dice: X.XXX`` (test set, foreground classes).
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if (cohort / "cohort.json").is_file():
         print("already built")
     else:
-        run(env, "paseg_build_atlas_cohort", "-o", cohort, "-np", np_, prefix="demo")
+        run(env, Path(sys.executable).name, "-m", "benchmarks.atlas_cohort", "-o", cohort, "-np", np_, prefix="demo")
     timed("cohort", t0)
 
     t0 = time.time()

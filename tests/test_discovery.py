@@ -19,21 +19,21 @@ from tests.conftest import REPO_ROOT, TEST_TRAINERS_DIR, run_cli
 
 
 def _defined_trainers() -> dict[str, type]:
-    """Every public nnUNetTrainer subclass defined in nnunetv2_paseg.trainers or one of its modules (the package
-    itself holds the generated ``NAME_budget`` trainers)."""
+    """Every public nnUNetTrainer subclass defined in a module of nnunetv2_paseg.trainers."""
     found = {}
-    modules = [trainers] + [importlib.import_module(f"{trainers.__name__}.{info.name}")
-                            for info in pkgutil.iter_modules(trainers.__path__)]
-    for module in modules:
+    for info in pkgutil.walk_packages(trainers.__path__, f"{trainers.__name__}."):
+        module = importlib.import_module(info.name)
         for name, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, nnUNetTrainer) and obj.__module__ == module.__name__ and not name.startswith("_"):
                 found[name] = obj
     return found
 
 
-def test_every_trainer_is_exported_by_the_package():
+def test_the_package_holds_the_method_and_exports_every_trainer():
     defined = _defined_trainers()
-    assert "nnUNetTrainerPASeg" in defined
+    assert {"nnUNetTrainerPASeg", "nnUNetTrainerPASegAux", "nnUNetTrainerSCM"} <= set(defined)
+    assert len(defined) <= 15, sorted(defined)
+    assert not [name for name in defined if name.endswith("_budget")]
     assert sorted(trainers.__all__) == sorted(defined)
     for name, cls in defined.items():
         assert getattr(nnunetv2_paseg, name) is cls
@@ -43,6 +43,18 @@ def test_nnunet_lookup_finds_every_trainer(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("nnUNet_extTrainer", raising=False)
     for name, cls in _defined_trainers().items():
         assert recursive_find_trainer_class_by_name(name) is cls
+
+
+def test_the_lab_trainers_are_found_through_nnunet_ext_trainer(monkeypatch: pytest.MonkeyPatch):
+    from benchmarks.harness import LAB_TRAINERS
+
+    monkeypatch.delenv("nnUNet_extTrainer", raising=False)
+    with pytest.raises(RuntimeError, match="Could not find requested nnunet trainer"):
+        recursive_find_trainer_class_by_name("nnUNetTrainerPASeg_budget")
+    monkeypatch.setenv("nnUNet_extTrainer", str(LAB_TRAINERS))
+    for name in ("nnUNetTrainerPASeg_budget", "nnUNetTrainerSCM_budget", "nnUNetTrainerPASeg_voxelCRF",
+                 "nnUNetTrainerPASeg_mmCRF_budget", "nnUNetTrainer_budget"):
+        assert issubclass(recursive_find_trainer_class_by_name(name), nnUNetTrainer), name
 
 
 def test_fresh_interpreter_finds_the_trainer_through_nnunet_alone():

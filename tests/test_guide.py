@@ -1,4 +1,5 @@
-"""The clean guide image of the regularisers (nnunetv2_paseg.trainers.guide) in a pipeline shaped like nnU-Net's."""
+"""The clean guide image of the regularisers (benchmarks/trainers/guide.py, for a screening variant of the lab) in a
+pipeline shaped like nnU-Net's."""
 from __future__ import annotations
 
 import itertools
@@ -11,7 +12,7 @@ from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
 from batchgeneratorsv2.transforms.utils.random import RandomTransform
 
-from nnunetv2_paseg.trainers.guide import with_guide_channel
+from benchmarks.trainers.guide import with_guide_channel
 
 SHAPE = (8, 10, 12)
 

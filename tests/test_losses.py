@@ -1,14 +1,15 @@
 """MultiViewGatedCRFLoss and VarianceMinimizationLoss against literal implementations of their formulas
-(``nnunetv2_paseg.losses.reference``)."""
+(``benchmarks/reference_losses.py``)."""
 from __future__ import annotations
 
+import doctest
 import math
 
 import pytest
 import torch
 
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss, VarianceMinimizationLoss
-from nnunetv2_paseg.losses.reference import dense_multi_view_gated_crf, looped_variance_minimization
+from benchmarks.reference_losses import dense_multi_view_gated_crf, looped_variance_minimization
 
 
 def random_inputs(n: int, c: int, k: int, size: tuple[int, int, int], seed: int = 0, image_scale: float = 0.1,
@@ -201,3 +202,11 @@ def test_input_checks(loss, probs, image, error, match):
 def test_crf_parameter_checks(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MultiViewGatedCRFLoss(**kwargs)
+
+
+@pytest.mark.parametrize("module", ["crf", "variance", "distillation", "regularised"])
+def test_docstring_examples_run(module):
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"nnunetv2_paseg.losses.{module}"))
+    assert result.attempted > 0 and result.failed == 0

@@ -194,8 +194,6 @@ def test_bad_input_is_named_as_for_the_geodesic_method():
                          method=method, device="cpu", source="case_7")
         with pytest.raises(ClickError, match="case_7: no clicks"):
             pseudo_label(image, spacing, [], method=method, device="cpu", source="case_7")
-        with pytest.raises(ValueError, match="threshold"):
-            pseudo_label(image, spacing, objects, method=method, threshold=1.0, device="cpu")
         with pytest.raises(ValueError, match="spacing"):
             pseudo_label(image, (1.0, 0.0, 1.0), objects, method=method, device="cpu")
     with pytest.raises(ValueError, match="unknown pseudo-label method 'grabcut'; choose one of geodesic, refined"):

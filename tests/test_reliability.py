@@ -51,6 +51,8 @@ def dead_pid() -> int:
 
 
 @pytest.mark.parametrize("option, message", [
+    (["--method", "grabcut"], "argument --method: unknown pseudo-label method 'grabcut'; choose one of geodesic, "
+                              "refined"),
     (["--lambda", "2"], "argument --lambda: lambda must be in [0, 1], got 2.0"),
     (["--lambda", "nan"], "argument --lambda: lambda must be in [0, 1], got nan"),
     (["--threshold", "0"], "argument --threshold: threshold must be in (0, 1), got 0.0"),

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from nnunetv2_paseg.trainers.paseg import (crf_grid_scales, mean_over_ranks, nnUNetTrainerPASeg, ramp_start_epoch,
-                                           sigmoid_rampup)
+from nnunetv2_paseg.trainers.paseg import crf_grid_scales, nnUNetTrainerPASeg, ramp_start_epoch, sigmoid_rampup
+from nnunetv2_paseg.trainers.progress_logger import mean_over_ranks
 from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli
 
 DATASET_ID, DATASET = PIPELINE_DATASET_ID, PIPELINE_DATASET
@@ -72,6 +73,10 @@ def _started_trainer(name: str) -> nnUNetTrainerPASeg:
     return trainer
 
 
+def _regularisers(trainer) -> dict:
+    return {term.name: term for term in trainer.loss.regularisers}
+
+
 @pytest.mark.usefixtures("pipeline_env")
 def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     trainer = _started_trainer("nnUNetTrainerPASeg")
@@ -79,82 +84,93 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
     data, target = batch["data"], batch["target"]
     assert isinstance(target, list) and (target[0] == 2).any(), "the batch should contain ignore voxels"
     data, guide = trainer.split_batch(data)
-    assert torch.equal(guide, data)  # one image channel, no clean guide: the guide is the network input
+    assert torch.equal(guide, data)  # one image channel: the guide is the network input
     output = trainer.network(data)
     probs = torch.softmax(output[0].float(), 1)
-    crf_full = trainer.crf_loss(probs, data).item()
+    terms = _regularisers(trainer)
+    assert [(name, term.weight) for name, term in terms.items()] == [("crf", 1.0), ("vm", 0.1)]
+    crf, vm = terms["crf"].loss(probs, data).item(), terms["vm"].loss(probs, data).item()
+    partial = trainer.loss.partial(output, target)
 
-    # No pseudo-Dice logged yet: the regularisers are off, whatever the epoch.
-    trainer.current_epoch = 50
-    total, parts = trainer.compute_loss(output, target, guide)
-    assert trainer.ramp_weight(50) == 0.0 and total.item() == pytest.approx(parts["partial"].item(), rel=1e-6)
-    assert math.isfinite(parts["crf"].item()) and math.isfinite(parts["vm"].item())  # still computed, for the log
+    def loss(weight: float) -> tuple[torch.Tensor, dict]:
+        trainer.loss.parts.clear()
+        trainer.loss.weight, trainer.loss.guide = weight, guide
+        return trainer.loss(output, target), trainer.loss.parts[0]
+
+    # No pseudo-Dice logged yet: the regularisers are off, whatever the epoch; still computed, for the log.
+    assert trainer.ramp_weight(50) == 0.0
+    total, parts = loss(0.0)
+    assert total.item() == pytest.approx(partial.item(), rel=1e-6)
+    assert parts["crf"].item() == pytest.approx(crf, rel=1e-5) and parts["vm"].item() == pytest.approx(vm, rel=1e-5)
     head = trainer.network.decoder.seg_layers[-1].weight
     grad_off, = torch.autograd.grad(total, head, retain_graph=True)
-    grad_partial, = torch.autograd.grad(trainer.loss(output, target), head, retain_graph=True)
+    grad_partial, = torch.autograd.grad(partial, head, retain_graph=True)
     assert torch.allclose(grad_off, grad_partial)
+    # Without a guide (nnU-Net's validation step) the loss is the partial loss alone, and nothing is logged.
+    trainer.loss.parts.clear()
+    assert trainer.loss(output, target).item() == pytest.approx(partial.item(), rel=1e-6) and not trainer.loss.parts
+
     # Once an epoch's pseudo-Dice reached 0.5 (epoch 7 here), the ramp runs from the next epoch on.
     for epoch, dice in enumerate([0.0] * 7 + [0.6] + [0.3] * (trainer.num_epochs - 8)):
         trainer.logger.log("mean_fg_dice", dice, epoch)
     assert [trainer.ramp_weight(e) for e in (0, 7, 8, 58)] == pytest.approx(
         [0.0, 0.0, math.exp(-5), math.exp(-5 * 0.25)])  # ramp_epochs = 10% of 1000
+    trainer.current_epoch = 58
+    trainer.on_train_epoch_start()
+    assert trainer.loss.weight == pytest.approx(math.exp(-5 * 0.25))
+    total, parts = loss(trainer.loss.weight)
+    assert total.item() == pytest.approx(partial.item() + trainer.loss.weight * (crf + 0.1 * vm), rel=1e-5)
 
-    totals = {}
-    for epoch in (8, 58, trainer.num_epochs - 1):
-        trainer.current_epoch = epoch
-        total, parts = trainer.compute_loss(output, target, guide)
-        assert parts["partial"].item() == pytest.approx(trainer.loss(output, target).item(), rel=1e-6)
-        ramp = trainer.ramp_weight(epoch)
-        expected = parts["partial"] + ramp * (1.0 * parts["crf"] + 0.1 * parts["vm"])
-        assert total.item() == pytest.approx(expected.item(), rel=1e-5)
-        assert parts["vm"].item() == pytest.approx(trainer.vm_loss(probs, data).item(), rel=1e-5)
-        totals[epoch] = total.item()
-    assert totals[8] < totals[58] < totals[trainer.num_epochs - 1]
     # The CRF sees a copy on a grid of about 1 mm: the axes finer than that (0.8 and 0.9 mm here) are resampled, with
     # the kernel's sigma in mm on that grid.
     assert trainer.configuration_manager.spacing == pytest.approx([1.1, 0.8, 0.9])
     assert trainer.crf_scales() == pytest.approx((1.0, 0.8, 0.9))
-    assert trainer.crf_loss.spacing == pytest.approx((1.1, 1.0, 1.0)) and trainer.crf_loss.sigma_xy == 5.0
-    assert parts["crf"].item() != pytest.approx(crf_full, rel=1e-3)
-    trainer.crf_grid_mm = None  # and crf_downsample None: the full-size patch
-    assert trainer.compute_loss(output, target, guide)[1]["crf"].item() == pytest.approx(crf_full, rel=1e-6)
+    crf_loss = trainer.build_crf_loss()
+    assert crf_loss.spacing == pytest.approx((1.1, 1.0, 1.0)) and crf_loss.sigma_xy == 5.0
+    assert crf != pytest.approx(crf_loss(probs, data).item(), rel=1e-3)  # the full-size patch differs
 
     # Once on, the regularisers reach the network: the full-resolution head's gradient differs from the partial
     # loss's.
     grad_total, = torch.autograd.grad(total, head, retain_graph=True)
-    grad_partial, = torch.autograd.grad(trainer.loss(output, target), head)
     assert not torch.allclose(grad_total, grad_partial)
 
 
 @pytest.mark.usefixtures("pipeline_env")
 def test_pce_variant_is_nnunet_loss_only():
     trainer = _started_trainer("nnUNetTrainerPASeg_pCE")
-    assert trainer.regularisers == []
+    assert trainer.loss.regularisers == []
     trainer.logger.log("mean_fg_dice", 0.9, 0)
     assert trainer.ramp_weight(1) == 0.0  # nothing to ramp up
     batch = next(trainer.dataloader_train)
     output = trainer.network(batch["data"])
-    total, parts = trainer.compute_loss(output, batch["target"], batch["data"])
-    assert total.item() == trainer.loss(output, batch["target"]).item()
-    assert set(parts) == {"partial"}
+    trainer.loss.guide = batch["data"]
+    assert trainer.loss(output, batch["target"]).item() == trainer.loss.partial(output, batch["target"]).item()
+    assert set(trainer.loss.parts[-1]) == {"partial"}
 
 
 @pytest.mark.usefixtures("pipeline_env")
-def test_train_steps_log_each_component_and_the_ramp():
+def test_train_steps_are_nnunets_and_log_each_component_and_the_ramp():
     trainer = _started_trainer("nnUNetTrainerPASeg")
+    assert type(trainer).train_step is nnUNetTrainer.train_step
     outputs = [trainer.train_step(next(trainer.dataloader_train)) for _ in range(2)]
-    assert set(outputs[0]) == {"loss", "partial", "crf", "vm"}
-    for out in outputs:
-        recomposed = out["partial"] + trainer.ramp_weight(0) * (out["crf"] + 0.1 * out["vm"])
-        assert out["loss"] == pytest.approx(recomposed, rel=1e-5)
+    parts = trainer.loss.parts
+    assert len(parts) == 2 and all(set(p) == {"partial", "crf", "vm"} for p in parts)
+    for out, part in zip(outputs, parts):
+        recomposed = part["partial"] + trainer.ramp_weight(0) * (part["crf"] + 0.1 * part["vm"])
+        assert float(out["loss"]) == pytest.approx(float(recomposed), rel=1e-5)
     trainer.on_train_epoch_end(outputs)
-    for part in ("partial", "crf", "vm"):
-        assert trainer.logger.get_value(f"train_{part}", step=0) == pytest.approx(
-            np.mean([o[part] for o in outputs]), rel=1e-6)
+    assert trainer.loss.parts == []
+    for name in ("partial", "crf", "vm"):
+        assert trainer.logger.get_value(f"train_{name}", step=0) == pytest.approx(
+            np.mean([float(p[name]) for p in parts]), rel=1e-6)
     assert trainer.logger.get_value("ramp", step=0) == 0.0  # no pseudo-Dice yet
     log_text = Path(trainer.log_file).read_text()
     assert "train_partial" in log_text and "train_crf" in log_text and "ramp weight" in log_text
     assert "off until the pseudo Dice reaches 0.5" in log_text
+    # Validation and prediction (eval mode) see the network as nnU-Net built it: no guide for the loss.
+    trainer.network.eval()
+    trainer.network(next(trainer.dataloader_train)["data"])
+    assert trainer.loss.guide is None
 
 
 @pytest.mark.usefixtures("pipeline_env")
@@ -165,42 +181,13 @@ def test_ramp_from_start_variant_is_the_reference_schedule():
 
 
 @pytest.mark.usefixtures("pipeline_env")
-def test_clean_guide_travels_as_the_last_channel_of_the_training_batch():
-    trainer = _started_trainer("nnUNetTrainerPASeg_cleanGuide")
-    batch = next(trainer.dataloader_train)
-    assert batch["data"].shape[1] == trainer.num_input_channels + 1
-    data, guide = trainer.split_batch(batch["data"])
-    assert data.shape[1] == trainer.num_input_channels and guide.shape[1] == 1
-    assert set(trainer.train_step(batch)) == {"loss", "partial", "crf", "vm"}
-    with pytest.raises(ValueError, match=r"1 channels, expected 2 \(1 network inputs \+ the guide\)"):
-        trainer.split_batch(data)
-
-
-@pytest.mark.usefixtures("pipeline_env")
-def test_full_res_weights_scale_the_regularisers_by_the_full_resolution_output_weight():
-    trainer = _started_trainer("nnUNetTrainerPASeg_fullResWeights")
-    scale = trainer.regulariser_scale()
-    assert scale == trainer.loss.weight_factors[0] and 0 < scale < 1
-    for epoch in range(3):
-        trainer.logger.log("mean_fg_dice", 0.9, epoch)
-    trainer.current_epoch = 3
-    batch = next(trainer.dataloader_train)
-    data, guide = trainer.split_batch(batch["data"])
-    total, parts = trainer.compute_loss(trainer.network(data), batch["target"], guide)
-    ramp = trainer.ramp_weight(3)
-    assert ramp > 0
-    expected = parts["partial"] + ramp * scale * (parts["crf"] + 0.1 * parts["vm"])
-    assert total.item() == pytest.approx(expected.item(), rel=1e-5)
-
-
-@pytest.mark.usefixtures("pipeline_env")
-def test_mm_crf_measures_the_kernel_in_millimetres_of_its_grid():
-    trainer = _started_trainer("nnUNetTrainerPASeg_mmCRF")
-    spacing = trainer.configuration_manager.spacing
-    scales = crf_grid_scales(spacing, 1.0)
-    assert trainer.crf_scales() == scales and min(spacing) < 1.0 and scales != (1.0, 1.0, 1.0)
-    assert trainer.crf_loss.sigma_xy == 5.0
-    assert trainer.crf_loss.spacing == pytest.approx([s / f for s, f in zip(spacing, scales)])
+def test_the_guide_reaches_the_loss_through_a_compiled_network():
+    # nnU-Net compiles the network on CUDA (not on the CPU): the loss must still get its guide, from the compiled
+    # module's own forward hook.
+    trainer = _started_trainer("nnUNetTrainerPASeg_compiletest")
+    assert type(trainer.network).__name__ == "OptimizedModule"
+    trainer.train_step(next(trainer.dataloader_train))
+    assert set(trainer.loss.parts[-1]) == {"partial", "crf", "vm"}
 
 
 def _run_training(*extra: str, epochs: int) -> None:
@@ -219,7 +206,7 @@ def test_end_to_end_train_continue_export_predict_evaluate(pipeline_env: dict[st
     first_log = sorted(fold_dir.glob("training_log_*.txt"))
     assert len(first_log) == 1
     assert first_log[0].read_text().count("train_crf") == 2
-    assert (fold_dir / "progress.png").is_file()
+    assert (fold_dir / "progress.png").is_file() and (fold_dir / "loss_components.png").is_file()
 
     # --c from the final checkpoint of a 2-epoch run, now asked for 3 epochs: only epoch 2 runs, with the ramp
     # weight of epoch 2 (started after epoch 0 by the restored pseudo-Dice; ramp_fraction = 1: the ramp spans all

@@ -11,12 +11,14 @@
 # 6. predicts the 12 test cases, scores them (the benchmark's own scoring), CPU vs CUDA pseudo-labels, CUDA tests.
 # MODE=budget skips 3d_big, the mCRF, compile and FastGeodis (steps 3, 4 and the extras of 5, 6) and gives stage 1
 # the time (ends by t+500 s; epochs of 250 iterations, at most 400): the longest pCE / PASeg / full runs one call allows.
+# END / X_END (default 440 / 560): seconds after the start by which training / the GPU-only extras are cut off,
+# for a shorter call.
 # DRY=1 DEV=cpu NP=2 W=/tmp/wdry on a CPU machine, with PATH and PYTHONPATH as after step 1, runs steps 2, 5 and 6 on
 # a tiny budget: try it there before spending GPU time.
 export PYTHONUNBUFFERED=1
 G=$(cd "$(dirname "$0")/.." && pwd); S=/tmp/site; W=${W:-/tmp/w}; T0=$(date +%s)
 DEV=${DEV:-cuda}; TRAIN_S=${TRAIN_S:-290}; ITS=${ITS:-50}; EMAX=${EMAX:-96}; NP=${NP:-12}; MODE=${MODE:-check}
-END=440; [ "$MODE" = budget ] && { END=500; TRAIN_S=460; EMAX=${EMAX_BUDGET:-400}; ITS=${ITS_BUDGET:-250}; }
+END=${END:-440}; X_END=${X_END:-560}; [ "$MODE" = budget ] && { END=500; TRAIN_S=460; EMAX=${EMAX_BUDGET:-400}; ITS=${ITS_BUDGET:-250}; }
 EXTRAS=; [ -z "$DRY" ] && [ "$MODE" = check ] && EXTRAS=1   # the GPU-only checks beside the trainings
 OUT=${OUT:-$PWD/gpu_results}; mkdir -p $OUT
 SEED=$(cat $G/bin/seed); DC=$((820 + 2 * SEED)); DF=$((DC + 1))
@@ -126,7 +128,7 @@ for tr in G_full G_pce G_paseg; do
 done
 if [ -n "$EXTRAS" ]; then
   ( export nnUNet_results=$W/cres nnUNet_compile=t PASEG_BUDGET_EPOCHS=2 PASEG_BUDGET_ITERATIONS=8 nnUNet_n_proc_DA=2
-    s=$(date +%s); timeout -s INT -k 10 200 nnUNetv2_train $DC 3d_fullres all -tr nnUNetTrainerPASeg_budget \
+    s=$(date +%s); timeout -s INT -k 10 200 nnUNetv2_train $DC 3d_fullres all -tr nnUNetTrainerPASeg_rampFromStart_budget \
       > $W/logs/compile.log 2>&1; echo "compile smoke rc=$? s=$(( $(date +%s) - s ))" >> $W/logs/compile.log ) &
   CPID=$!
 fi
@@ -158,7 +160,7 @@ import SimpleITK as sitk, glob, numpy as np, os
 r = os.environ['nnUNet_raw']; a = sorted(glob.glob(r + '/Dataset901_*/labelsTr/*')); b = sorted(glob.glob(r + '/Dataset902_*/labelsTr/*'))
 g = [np.mean(sitk.GetArrayFromImage(sitk.ReadImage(x)) == sitk.GetArrayFromImage(sitk.ReadImage(y))) for x, y in zip(a, b)]
 print('cpu vs cuda pseudo-labels: cases', len(g), 'voxel agreement min', min(g) if g else None)"
-    cd $G/proj && timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_losses.py tests/test_geodesic.py -k "cuda or CUDA" 2>&1 | tail -3
+    cd $G/proj && timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_losses.py tests/test_geodesic.py tests/test_crf_triton.py -k "cuda or CUDA" 2>&1 | tail -3
   ) > $W/logs/fg_checks.log 2>&1 &
   FGC=$!
 fi
@@ -167,8 +169,8 @@ el "score"
 python3 $G/bin/score.py $W/raw/$C/labelsTs $W/pred $OUT/accuracy.json
 for tr in G_full G_pce G_paseg; do echo "-- $tr"; grep -E "Pseudo dice|ramp weight|Epoch time" $W/logs/train_$tr.log | tail -3 | cut -c1-160; done
 if [ -n "$EXTRAS" ]; then
-  until_t $FGC 560; cat $W/logs/fg_checks.log
-  until_t $CPID 565; echo "-- compile smoke"; grep -E -i "compil|error|rc=|Epoch time" $W/logs/compile.log | tail -8
+  until_t $FGC $X_END; cat $W/logs/fg_checks.log
+  until_t $CPID $((X_END + 5)); echo "-- compile smoke"; grep -E -i "compil|error|rc=|Epoch time" $W/logs/compile.log | tail -8
 fi
 el "pack"
 cd $W && tar czf $OUT/details.tgz logs chk.txt $(ls res/*/*/fold_all/progress.png res/*/*/fold_all/training_log_*.txt 2>/dev/null) 2>/dev/null

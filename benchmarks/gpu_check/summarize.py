@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/gpu_check/summarize.py RESULTS_FOLDER [--out benchmarks/results/gpu.json]
 
 RESULTS_FOLDER is what ``run.sh`` wrote to ``$OUT`` on the CUDA machine (``main.log``, ``trainer_big.json``,
-``trainer_small.json``, ``crf.json``, ``accuracy.json``). Step ratios are against nnUNetTrainer's mean step in the same
-run; what a step of the check did not produce is null, so a partial run still gives a record that says what is missing.
+``trainer_small.json``, ``crf.json``, ``accuracy.json``, and ``crf_fused.json`` of ``crf_fused_check.py``). Step
+ratios are against nnUNetTrainer's mean step in the same run; what a step of the check did not produce is null, so a
+partial run still gives a record that says what is missing.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import statistics
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The check's trainers (trainers/gpu_budget.py) are the benchmark's budget trainers under short names.
+CHECK_TRAINERS = {"G_full": "nnUNetTrainer", "G_pce": "nnUNetTrainerPASeg_pCE", "G_paseg": "nnUNetTrainerPASeg",
+                  "G_rampstart": "nnUNetTrainerPASeg_rampFromStart"}
 
 
 def _json(path: Path):
@@ -54,12 +58,14 @@ def summarize(results: Path) -> dict:
         "step_ratio": {"3d_big": ratio_big, "3d_small": ratio_small},
         "seconds_per_iteration": {"3d_big": sec_big, "3d_small": sec_small},
         "crf": _json(results / "crf.json"),
+        # crf_fused_check.py: the fused kernel against the offset loop on CUDA (a separate short call)
+        "crf_fused_check": _json(results / "crf_fused.json"),
         "compile_ok": None if compile_rc is None else compile_rc == 0 and "Epoch time" in log,
         "compile_seconds": _search(r"compile smoke rc=(\d+) s=(\d+)", log, int, 2),
         "fastgeodis_agreement": _search(r"voxel agreement min ([0-9.]+)", log, float),
         "cuda_tests": None if passed is None and failed is None else {"passed": passed or 0, "failed": failed or 0},
         "epochs": _search(r"stage 1 on 3d_small: (\d+) epochs", log, int),
-        "accuracy": {trainer: statistics.mean(c["Dice"] for c in classes.values())
+        "accuracy": {CHECK_TRAINERS.get(trainer, trainer): statistics.mean(c["Dice"] for c in classes.values())
                      for trainer, classes in accuracy.items()},
     }
 

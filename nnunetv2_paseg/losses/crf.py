@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nnunetv2_paseg.losses import crf_triton
+
 # Softmax outputs may overshoot [0, 1] by rounding; anything beyond this is not a probability.
 _PROB_TOLERANCE = 1e-4
 # On CPU, kernel weights below exp(-x) for these x (1e-30 in float32, 1e-300 in float64) are set to 0: products of
@@ -94,54 +96,68 @@ def _kernel(guide: torch.Tensor, sl_i: tuple[slice, ...], sl_j: tuple[slice, ...
     return torch.nn.functional.threshold_(kernel, 1.5 * math.exp(-cutoff), 0.0)
 
 
-class _GatedCRFEnergy(torch.autograd.Function):
-    """Energy sum_d w_d sum_i k_d(i) (1 - p_i . p_{i+d}) over canonical offsets d, gradient w.r.t. p.
+def _loop_energy_and_grad(probs: torch.Tensor, guide: torch.Tensor, offsets: list[tuple[int, int, int]],
+                          weights: list[float], with_grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Energy sum_d w_d sum_i k_d(i) (1 - p_i . p_{i+d}) over canonical offsets d, and its gradient w.r.t. p (None
+    without ``with_grad``), one offset at a time.
 
     The gradient is accumulated while the energy is computed (it is linear in the upstream gradient), so each
-    kernel weight is computed exactly once and nothing of window size is kept for backward. 1 - p_i . p_j is
-    formed per pair before summing, as the formula reads: summing k and k p_i . p_j apart and subtracting would
-    lose float32 precision when predictions are confident. Temporaries live in flat buffers reused across offsets:
-    fresh allocations would page-fault on every offset.
+    kernel weight is computed exactly once and nothing of window size is kept. 1 - p_i . p_j is formed per pair
+    before summing, as the formula reads: summing k and k p_i . p_j apart and subtracting would lose float32
+    precision when predictions are confident. Temporaries live in flat buffers reused across offsets: fresh
+    allocations would page-fault on every offset.
     """
+    size = probs.shape[2:]
+    voxels = probs.numel() // probs.shape[1]
+    kernel_buffers = (guide.new_empty(guide.numel()), guide.new_empty(voxels if guide.shape[1] > 1 else 0))
+    disagreement_buffer = probs.new_empty(voxels)
+    zero, one = probs.new_zeros(()), probs.new_ones(())
+    grad = torch.zeros_like(probs) if with_grad else None
+    pair_sums, used_weights = [], []
+    for offset, weight in zip(offsets, weights):
+        overlap = _overlap(size, offset)
+        if overlap is None:
+            continue
+        sl_i, sl_j = overlap
+        k = _kernel(guide, sl_i, sl_j, kernel_buffers, zero)
+        p_i, p_j = probs[sl_i], probs[sl_j]
+        disagreement = _buffer_view(disagreement_buffer, k.shape)
+        for c in range(probs.shape[1]):
+            torch.addcmul(one if c == 0 else disagreement, p_i[:, c:c + 1], p_j[:, c:c + 1], value=-1.0,
+                          out=disagreement)
+        pair_sums.append(disagreement.mul_(k).sum())  # much faster than torch.dot on CPU
+        used_weights.append(weight)
+        if with_grad:
+            # d/dp_i of -w k_ij p_i.p_j is -w k_ij p_j, and symmetrically for p_j.
+            grad[sl_i].addcmul_(k, p_j, value=-weight)
+            grad[sl_j].addcmul_(k, p_i, value=-weight)
+    if not pair_sums:
+        return probs.new_zeros(()), grad
+    return torch.dot(torch.tensor(used_weights, dtype=probs.dtype, device=probs.device), torch.stack(pair_sums)), grad
+
+
+class _GatedCRFEnergy(torch.autograd.Function):
+    """The energy of ``_loop_energy_and_grad`` with its gradient computed in the forward pass: on a GPU with Triton,
+    by one fused kernel (``crf_triton``; the loop's ~10 kernels per offset are launch-bound there), else by the loop.
+    Nothing of window size is kept for backward."""
 
     @staticmethod
     def forward(ctx, probs: torch.Tensor, guide: torch.Tensor, offsets: list[tuple[int, int, int]],
-                weights: list[float], with_grad: bool) -> torch.Tensor:
-        size = probs.shape[2:]
-        voxels = probs.numel() // probs.shape[1]
-        kernel_buffers = (guide.new_empty(guide.numel()), guide.new_empty(voxels if guide.shape[1] > 1 else 0))
-        disagreement_buffer = probs.new_empty(voxels)
-        zero, one = probs.new_zeros(()), probs.new_ones(())
-        grad = torch.zeros_like(probs) if with_grad else None
-        pair_sums, used_weights = [], []
-        for offset, weight in zip(offsets, weights):
-            overlap = _overlap(size, offset)
-            if overlap is None:
-                continue
-            sl_i, sl_j = overlap
-            k = _kernel(guide, sl_i, sl_j, kernel_buffers, zero)
-            p_i, p_j = probs[sl_i], probs[sl_j]
-            disagreement = _buffer_view(disagreement_buffer, k.shape)
-            for c in range(probs.shape[1]):
-                torch.addcmul(one if c == 0 else disagreement, p_i[:, c:c + 1], p_j[:, c:c + 1], value=-1.0,
-                              out=disagreement)
-            pair_sums.append(disagreement.mul_(k).sum())  # much faster than torch.dot on CPU
-            used_weights.append(weight)
-            if with_grad:
-                # d/dp_i of -w k_ij p_i.p_j is -w k_ij p_j, and symmetrically for p_j.
-                grad[sl_i].addcmul_(k, p_j, value=-weight)
-                grad[sl_j].addcmul_(k, p_i, value=-weight)
+                weights: list[float], with_grad: bool, fused: bool) -> torch.Tensor:
+        if fused and probs.is_cuda and probs.dtype == torch.float32 and crf_triton.available():
+            signed, halves = crf_triton.signed_offsets(offsets, weights, probs.device)
+            energy, grad = crf_triton.energy_and_grad(probs, guide, signed, halves, with_grad)
+        else:
+            energy, grad = _loop_energy_and_grad(probs, guide, offsets, weights, with_grad)
         if with_grad:
             ctx.save_for_backward(grad)
-        if not pair_sums:
-            return probs.new_zeros(())
-        return torch.dot(torch.tensor(used_weights, dtype=probs.dtype, device=probs.device), torch.stack(pair_sums))
+        return energy
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
         (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
+        return grad * grad_output, None, None, None, None, None
 
 
 class MultiViewGatedCRFLoss(nn.Module):
@@ -162,6 +178,10 @@ class MultiViewGatedCRFLoss(nn.Module):
     (i, j) counts, so every unordered pair counts twice. Dividing by all N X Y Z voxels of the batch equals the
     per-sample energy averaged over the batch. The loss is :math:`L_{mCRF} = (E_0 + E_1 + E_2) / 3`.
 
+    On a CUDA GPU with Triton (shipped with torch's CUDA builds) the energy and its gradient come from one fused
+    kernel (``crf_triton``); elsewhere, or with ``use_fused_kernel = False`` on the instance, from a loop over the
+    offsets. Both compute the same sums.
+
     The image is a fixed guide: no gradient flows into it. Kernel weights and the energy are computed in float32
     (float64 if an input is float64), also under autocast. On CPU, kernel weights below 1e-30 (1e-300 in float64)
     count as 0, which keeps the arithmetic out of the slow subnormal range and moves the loss by less than that per
@@ -180,8 +200,12 @@ class MultiViewGatedCRFLoss(nn.Module):
         output: scalar, >= 0 for probabilities that sum to 1 over C.
 
     Example:
-        >>> loss = MultiViewGatedCRFLoss()
+        >>> import torch
+        >>> loss = MultiViewGatedCRFLoss(radius=2, sigma_xy=5.0, spacing=(1.0, 1.0, 2.0))
+        >>> logits, image = torch.randn(1, 2, 8, 8, 6), torch.randn(1, 1, 8, 8, 6)
         >>> value = loss(torch.softmax(logits, 1), image)
+        >>> bool(value >= 0)
+        True
     """
 
     def __init__(self, radius: int = 5, sigma_xy: float = 6.0, sigma_intensity: float = 0.1,
@@ -200,6 +224,7 @@ class MultiViewGatedCRFLoss(nn.Module):
         self.sigma_xy = float(sigma_xy)
         self.sigma_intensity = float(sigma_intensity)
         self.spacing = spacing
+        self.use_fused_kernel = True
         # Per canonical offset: 2 (ordered pairs d and -d) x views containing d x spatial Gaussian, / 3 views.
         unit = spacing or (1.0, 1.0, 1.0)
         self._offsets = list(view_offsets(radius).items())
@@ -220,6 +245,7 @@ class MultiViewGatedCRFLoss(nn.Module):
             guide = (image.detach().to(dtype) * (1.0 / (math.sqrt(2.0) * self.sigma_intensity))).contiguous()
             n_voxels = probs.shape[0] * probs.shape[2:].numel()
             with_grad = torch.is_grad_enabled() and probs.requires_grad
-            energy = _GatedCRFEnergy.apply(p, guide, [o for o, _ in self._offsets], self._weights, with_grad)
+            energy = _GatedCRFEnergy.apply(p, guide, [o for o, _ in self._offsets], self._weights, with_grad,
+                                          self.use_fused_kernel)
             # Normalising last keeps the summands far from the subnormal range.
             return energy / n_voxels

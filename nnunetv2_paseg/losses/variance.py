@@ -33,6 +33,13 @@ class VarianceMinimizationLoss(nn.Module):
         probs: (N, C, X, Y, Z) softmax probabilities in [0, 1], class 0 = background.
         image: (N, K, X, Y, Z) the image the probabilities were predicted from (any K >= 1).
         output: scalar >= 0.
+
+    Example:
+        >>> import torch
+        >>> probs = torch.softmax(torch.randn(2, 3, 8, 8, 6), 1)
+        >>> value = VarianceMinimizationLoss()(probs, torch.randn(2, 1, 8, 8, 6))
+        >>> bool(value >= 0)
+        True
     """
 
     def __init__(self, eps: float = 1e-6) -> None:

@@ -115,3 +115,23 @@ def save_atomically(save: Callable[[str], None], filename: str) -> None:
     save(partial)
     if os.path.exists(partial):
         os.replace(partial, filename)
+
+
+class SafeCheckpoints:
+    """Mixin for nnU-Net trainers (before nnUNetTrainer in the bases): checkpoints written through a temporary name
+    (``save_atomically``), and a checkpoint to continue from (``--c``) read and checked against the network first
+    (``checked_checkpoint``: a CheckpointError naming the file instead of torch's messages). ``--c`` without any
+    checkpoint stays nnU-Net's: a warning, then a fresh start. A trainer with more state than nnU-Net's extends
+    ``write_checkpoint``."""
+
+    def write_checkpoint(self, filename: str) -> None:
+        """Write the checkpoint file (nnU-Net's, unless a trainer adds to it)."""
+        super().save_checkpoint(filename)
+
+    def save_checkpoint(self, filename: str) -> None:
+        save_atomically(self.write_checkpoint, filename)
+
+    def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
+        checked_checkpoint(self, filename_or_checkpoint)
+        # the original argument: nnU-Net's load_checkpoint (2.8) cannot take the dict it is given
+        super().load_checkpoint(filename_or_checkpoint)

@@ -1,4 +1,4 @@
-"""The optimiser step of nnU-Net's ``train_step``, shared by the PA-Seg and SCM trainers."""
+"""The optimiser step of nnU-Net's ``train_step``, for the two networks that nnUNetTrainerSCM trains in one step."""
 from __future__ import annotations
 
 import torch

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from copy import deepcopy
 
-import torch
 from torch import nn
 
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
@@ -80,43 +79,26 @@ class nnUNetTrainerPASegAux(nnUNetTrainerPASeg):
     preset_depth = False
 
     @classmethod
+    def architecture(cls, configuration_manager: ConfigurationManager) -> tuple[str, dict]:
+        """(class name, init kwargs) of the network this trainer builds for ``configuration_manager``'s plans."""
+        arch_kwargs = configuration_manager.network_arch_init_kwargs
+        blocks = resenc_preset_blocks(arch_kwargs["n_stages"]) if cls.preset_depth else None
+        return auxiliary_architecture(configuration_manager.network_arch_class_name, arch_kwargs, blocks)
+
+    @classmethod
     def build_network_architecture(cls, plans_manager: PlansManager,
                                    configuration_manager: ConfigurationManager,
                                    num_input_channels: int,
                                    num_output_channels: int,
                                    enable_deep_supervision: bool = True) -> nn.Module:
-        arch_kwargs = configuration_manager.network_arch_init_kwargs
-        blocks = resenc_preset_blocks(arch_kwargs["n_stages"]) if cls.preset_depth else None
-        arch_class_name, aux_kwargs = auxiliary_architecture(configuration_manager.network_arch_class_name,
-                                                             arch_kwargs, blocks)
+        arch_class_name, aux_kwargs = cls.architecture(configuration_manager)
         return get_network_from_plans(arch_class_name, aux_kwargs,
                                       configuration_manager.network_arch_init_kwargs_req_import,
                                       num_input_channels, num_output_channels, allow_init=True,
                                       deep_supervision=enable_deep_supervision)
 
-
-class nnUNetTrainerPASegAux_presetDepth(nnUNetTrainerPASegAux):
-    """The auxiliary residual-encoder U-Net at nnU-Net's ResEnc preset depth (1, 3, 4, 6, 6, ... blocks per stage)."""
-
-    preset_depth = True
-
-
-class nnUNetTrainerPASegAux_50epochs(nnUNetTrainerPASegAux):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 50
-
-
-class nnUNetTrainerPASegAux_100epochs(nnUNetTrainerPASegAux):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 100
-
-
-class nnUNetTrainerPASegAux_300epochs(nnUNetTrainerPASegAux):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 300
+    def initialize(self):
+        super().initialize()
+        # nnU-Net's log prints the plans' architecture; this trainer builds the other family.
+        name, kwargs = self.architecture(self.configuration_manager)
+        self.print_to_log_file(f"network built (the auxiliary architecture, not the plans'): {name} {kwargs}")

@@ -1,22 +1,34 @@
-"""nnU-Net's per-epoch logger with extra per-epoch curves, drawn as a fourth panel of progress.png."""
+"""Per-epoch logging of the PA-Seg trainers' loss parts: nnU-Net's logger with extra curves, averaged over DDP ranks,
+drawn beside nnU-Net's progress.png."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+from torch import distributed as dist
 
-matplotlib.use("agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
-from nnunetv2.training.logging.nnunet_logger import LocalLogger  # noqa: E402
+from nnunetv2.training.logging.nnunet_logger import LocalLogger
+
+
+def mean_over_ranks(values: dict[str, np.ndarray]) -> dict[str, float]:
+    """Mean of each entry over this process's training steps and, under DDP, over every rank's steps.
+
+    Each DDP rank computes its losses on its own batches; like nnU-Net's ``train_losses``, the logged value is the
+    mean over all ranks (``all_gather_object``; every rank must call this).
+    """
+    if dist.is_available() and dist.is_initialized():
+        gathered = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, values)
+        values = {key: np.vstack([np.atleast_1d(g[key]) for g in gathered]) for key in values}
+    return {key: float(np.mean(v)) for key, v in values.items()}
 
 
 class LossComponentsLogger(LocalLogger):
     """``LocalLogger`` that also keeps ``loss_keys`` and ``weight_keys`` (one value per epoch each).
 
-    progress.png gets nnU-Net's three panels (losses and pseudo Dice, epoch time, learning rate) and a fourth one
-    with the ``loss_keys`` curves on the left axis and the ``weight_keys`` curves (e.g. a ramp-up weight in [0, 1])
-    on the right axis. The keys travel in the checkpoint like nnU-Net's own, so ``--c`` resumes them.
+    Beside nnU-Net's progress.png (drawn by nnU-Net), ``loss_components.png`` shows the ``loss_keys`` curves on the
+    left axis and the ``weight_keys`` curves (e.g. a ramp-up weight in [0, 1]) on the right axis. The keys travel in
+    the checkpoint like nnU-Net's own, so ``--c`` resumes them.
     """
 
     def __init__(self, loss_keys: Sequence[str], weight_keys: Sequence[str] = (), verbose: bool = False):
@@ -30,48 +42,25 @@ class LossComponentsLogger(LocalLogger):
             self.my_fantastic_logging[key] = []
 
     def plot_progress_png(self, output_folder: str) -> None:
+        super().plot_progress_png(output_folder)
+        import matplotlib
+        matplotlib.use("agg")
+        import matplotlib.pyplot as plt
+
         log = self.my_fantastic_logging
-        epoch = min(len(values) for values in log.values()) - 1
-        x = list(range(epoch + 1))
-        sns.set(font_scale=2.5)
-        fig, axes = plt.subplots(4, 1, figsize=(30, 72))
-
-        ax, ax2 = axes[0], axes[0].twinx()
-        ax.plot(x, log["train_losses"][:epoch + 1], color="b", ls="-", label="loss_tr", linewidth=4)
-        ax.plot(x, log["val_losses"][:epoch + 1], color="r", ls="-", label="loss_val", linewidth=4)
-        ax2.plot(x, log["mean_fg_dice"][:epoch + 1], color="g", ls="dotted", label="pseudo dice", linewidth=3)
-        ax2.plot(x, log["ema_fg_dice"][:epoch + 1], color="g", ls="-", label="pseudo dice (mov. avg.)", linewidth=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax2.set_ylabel("pseudo dice")
-        ax.legend(loc=(0, 1))
-        ax2.legend(loc=(0.2, 1))
-
-        ax = axes[1]
-        durations = [end - start for end, start in zip(log["epoch_end_timestamps"], log["epoch_start_timestamps"])]
-        ax.plot(x, durations[:epoch + 1], color="b", ls="-", label="epoch duration", linewidth=4)
-        ax.set(ylim=[0, ax.get_ylim()[1]])
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("time [s]")
-        ax.legend(loc=(0, 1))
-
-        ax = axes[2]
-        ax.plot(x, log["lrs"][:epoch + 1], color="b", ls="-", label="learning rate", linewidth=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("learning rate")
-        ax.legend(loc=(0, 1))
-
-        ax, ax2 = axes[3], axes[3].twinx()
+        epochs = min(len(log[key]) for key in self.loss_keys + self.weight_keys + ("train_losses",))
+        x = list(range(epochs))
+        fig, ax = plt.subplots(figsize=(12, 6))
+        ax2 = ax.twinx()
         for key in self.loss_keys:
-            ax.plot(x, log[key][:epoch + 1], ls="-", label=key, linewidth=4)
+            ax.plot(x, log[key][:epochs], ls="-", label=key, linewidth=2)
         for key in self.weight_keys:
-            ax2.plot(x, log[key][:epoch + 1], color="k", ls="dotted", label=key, linewidth=3)
+            ax2.plot(x, log[key][:epochs], color="k", ls="dotted", label=key, linewidth=2)
         ax.set_xlabel("epoch")
         ax.set_ylabel("training loss component")
         ax2.set_ylabel("weight")
-        ax.legend(loc=(0, 1))
-        ax2.legend(loc=(0.6, 1))
-
-        plt.tight_layout()
-        fig.savefig(f"{output_folder}/progress.png")
+        ax.legend(loc="upper left")
+        ax2.legend(loc="upper right")
+        fig.tight_layout()
+        fig.savefig(f"{output_folder}/loss_components.png")
         plt.close(fig)

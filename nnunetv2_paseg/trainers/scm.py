@@ -2,16 +2,13 @@
 two networks."""
 from __future__ import annotations
 
-import functools
 import os
 from copy import deepcopy
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import autocast, nn
-from torch import distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
@@ -19,11 +16,11 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.utilities.collate_outputs import collate_outputs
 from nnunetv2.utilities.helpers import dummy_context
 from nnunetv2_paseg.losses.distillation import cross_distillation_loss
-from nnunetv2_paseg.trainers.checkpoints import (CheckpointError, checked_checkpoint, fitting_weights, read_checkpoint,
-                                                 save_atomically, unwrap)
+from nnunetv2_paseg.trainers.checkpoints import (CheckpointError, SafeCheckpoints, checked_checkpoint, fitting_weights,
+                                                 read_checkpoint, unwrap)
 from nnunetv2_paseg.trainers.optim import optimizer_step
-from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_presetDepth
-from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger
+from nnunetv2_paseg.trainers.paseg_aux import nnUNetTrainerPASegAux
+from nnunetv2_paseg.trainers.progress_logger import LossComponentsLogger, mean_over_ranks
 
 try:
     from torch import GradScaler
@@ -144,7 +141,7 @@ def load_full_network(network: nn.Module, path: Path, role: str, this_run: dict 
                                                     role=f"{role} network"))
 
 
-class nnUNetTrainerSCM(nnUNetTrainer):
+class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     """Stage 2 of PA-Seg, Self and Cross Monitoring (SCM: self-training plus cross knowledge distillation, CKD) of a
     primary network A (the plans' architecture, as nnUNetTrainerPASeg) and an auxiliary network B (as
     nnUNetTrainerPASegAux).
@@ -185,15 +182,15 @@ class nnUNetTrainerSCM(nnUNetTrainer):
     aux_stage1_trainer = "nnUNetTrainerPASegAux"
     aux_architecture: type = nnUNetTrainerPASegAux
     loss_parts: tuple[str, ...] = ("primary_self", "primary_ckd", "aux_self", "aux_ckd", "aux_total")
+    w_kd = 0.5
+    kd_temperature = 4.0
+    snapshot_fraction = 0.2
+    teacher = "refresh"
+    keep_labelled_voxels = True
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        self.w_kd = 0.5
-        self.kd_temperature = 4.0
-        self.snapshot_fraction = 0.2
-        self.teacher = "refresh"
-        self.keep_labelled_voxels = True
         self.aux_network = self.aux_optimizer = self.aux_lr_scheduler = None  # -> initialize
         self.snapshot_primary = self.snapshot_aux = None  # -> initialize
         self.aux_grad_scaler = _cuda_grad_scaler() if self.device.type == "cuda" else None
@@ -211,6 +208,8 @@ class nnUNetTrainerSCM(nnUNetTrainer):
         self.aux_network = self.aux_architecture.build_network_architecture(
             self.plans_manager, self.configuration_manager, self.num_input_channels,
             self.label_manager.num_segmentation_heads, self.enable_deep_supervision).to(self.device)
+        name, kwargs = self.aux_architecture.architecture(self.configuration_manager)
+        self.print_to_log_file(f"primary network: the plans' architecture; auxiliary network built: {name} {kwargs}")
         self.snapshot_primary = frozen_copy(self.network)
         self.snapshot_aux = frozen_copy(self.aux_network)
         # Snapshots only give full-resolution labels; without deep supervision they skip the low-res heads.
@@ -311,41 +310,30 @@ class nnUNetTrainerSCM(nnUNetTrainer):
         super().on_train_epoch_end(train_outputs)
         outputs = collate_outputs(train_outputs)
         keys = self.loss_parts + ("snapshot_agreement",)
-        values = {key: outputs[key] for key in keys}
-        if self.is_ddp:  # each rank saw its own batches; average over all of them as nnU-Net does for train_loss
-            gathered = [None] * dist.get_world_size()
-            dist.all_gather_object(gathered, values)
-            values = {key: np.concatenate([np.atleast_1d(g[key]) for g in gathered]) for key in keys}
+        means = mean_over_ranks({key: outputs[key] for key in keys})
         for part in self.loss_parts:
-            self.logger.log(f"train_{part}", float(np.mean(values[part])), self.current_epoch)
-        self.logger.log("snapshot_agreement", float(np.mean(values["snapshot_agreement"])), self.current_epoch)
-        self.print_to_log_file(", ".join(f"train_{key} {np.mean(values[key]):.4f}" for key in keys))
+            self.logger.log(f"train_{part}", means[part], self.current_epoch)
+        self.logger.log("snapshot_agreement", means["snapshot_agreement"], self.current_epoch)
+        self.print_to_log_file(", ".join(f"train_{key} {means[key]:.4f}" for key in keys))
 
-    def save_checkpoint(self, filename: str) -> None:
-        # nnUNetTrainer.save_checkpoint's dict (A where nnU-Net expects the network) plus the scm_* keys.
-        if self.local_rank != 0:
+    def write_checkpoint(self, filename: str) -> None:
+        """nnU-Net's checkpoint (A where nnU-Net expects the network) plus the scm_* keys: B, its optimiser and
+        scaler, and both snapshots. Added to the file nnU-Net wrote rather than to a copy of its dict, which would
+        have to follow every nnU-Net release."""
+        super().write_checkpoint(filename)
+        if not os.path.isfile(filename):  # not rank 0, or checkpointing disabled
             return
-        if self.disable_checkpointing:
-            self.print_to_log_file("No checkpoint written, checkpointing is disabled")
-            return
-        checkpoint = {
-            "network_weights": unwrap(self.network).state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
-            "logging": self.logger.get_checkpoint(),
-            "_best_ema": self._best_ema,
-            "current_epoch": self.current_epoch + 1,
-            "init_args": self.my_init_kwargs,
-            "trainer_name": self.__class__.__name__,
-            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
+        # Read in full, not memory-mapped: the file is overwritten below.
+        checkpoint = torch.load(filename, map_location="cpu", weights_only=False)
+        checkpoint.update({
             "scm_aux_network_weights": unwrap(self.aux_network).state_dict(),
             "scm_aux_optimizer_state": self.aux_optimizer.state_dict(),
             "scm_aux_grad_scaler_state":
                 self.aux_grad_scaler.state_dict() if self.aux_grad_scaler is not None else None,
             "scm_snapshot_primary_weights": unwrap(self.snapshot_primary).state_dict(),
             "scm_snapshot_aux_weights": unwrap(self.snapshot_aux).state_dict(),
-        }
-        save_atomically(functools.partial(torch.save, checkpoint), filename)
+        })
+        torch.save(checkpoint, filename)
 
     def load_checkpoint(self, filename_or_checkpoint: dict | str) -> None:
         """nnU-Net's, plus B, its optimiser and scaler and both snapshots (``--c``). A file that cannot be read, is
@@ -361,7 +349,8 @@ class nnUNetTrainerSCM(nnUNetTrainer):
                                   f"{checkpoint.get('trainer_name', '?')}) lacks {missing}: not an SCM checkpoint")
         aux_weights = fitting_weights(checkpoint, unwrap(self.aux_network), name, self.my_init_kwargs,
                                       key="scm_aux_network_weights", role="auxiliary network")
-        super().load_checkpoint(filename_or_checkpoint)  # the file itself: nnU-Net 2.8's cannot take the dict
+        # nnU-Net's own loading of the file (checked above; nnU-Net 2.8's cannot take the dict)
+        nnUNetTrainer.load_checkpoint(self, filename_or_checkpoint)
         unwrap(self.aux_network).load_state_dict(aux_weights)
         self.aux_optimizer.load_state_dict(checkpoint["scm_aux_optimizer_state"])
         if self.aux_grad_scaler is not None and checkpoint.get("scm_aux_grad_scaler_state") is not None:
@@ -369,53 +358,3 @@ class nnUNetTrainerSCM(nnUNetTrainer):
         unwrap(self.snapshot_primary).load_state_dict(checkpoint["scm_snapshot_primary_weights"])
         unwrap(self.snapshot_aux).load_state_dict(checkpoint["scm_snapshot_aux_weights"])
         self._resumed = True
-
-
-class nnUNetTrainerSCM_pureSnapshot(nnUNetTrainerSCM):
-    """The reference's self-training targets: the snapshot's hard label everywhere, the clicks' labels dropped."""
-
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.keep_labelled_voxels = False
-
-
-class nnUNetTrainerSCM_emaTeacher(nnUNetTrainerSCM):
-    """Snapshots as exponential moving averages of the networks' weights instead of periodic copies."""
-
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.teacher = "ema"
-
-
-class nnUNetTrainerSCM_presetDepthAux(nnUNetTrainerSCM):
-    """The auxiliary network at nnU-Net's ResEnc preset depth (stage 1: nnUNetTrainerPASegAux_presetDepth)."""
-
-    aux_stage1_trainer = "nnUNetTrainerPASegAux_presetDepth"
-    aux_architecture = nnUNetTrainerPASegAux_presetDepth
-
-
-class nnUNetTrainerSCM_presetDepthAuxEmaTeacher(nnUNetTrainerSCM_presetDepthAux):
-    """nnUNetTrainerSCM_presetDepthAux with the moving-average snapshots of nnUNetTrainerSCM_emaTeacher."""
-
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.teacher = "ema"
-
-
-class nnUNetTrainerSCM_50epochs(nnUNetTrainerSCM):
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 50
-
-
-class nnUNetTrainerSCM_100epochs(nnUNetTrainerSCM):
-    """The reference's stage-2 length (100 epochs, snapshots refreshed every 20)."""
-
-    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 100

@@ -1,9 +1,10 @@
 """Test-only short trainers, found by nnU-Net through nnUNet_extTrainer (set by the ``nnunet_env`` fixture)."""
+import functools
 import os
 
 import torch
 
-from nnunetv2_paseg import nnUNetTrainerPASeg
+from nnunetv2_paseg.trainers import nnUNetTrainerPASeg
 
 
 class nnUNetTrainerPASeg_test(nnUNetTrainerPASeg):
@@ -28,3 +29,19 @@ class nnUNetTrainerPASeg_test(nnUNetTrainerPASeg):
             super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         self.inference_allowed_mirroring_axes = None
         return rotation_for_da, do_dummy_2d_data_aug, initial_patch_size, None
+
+
+class nnUNetTrainerPASeg_compiletest(nnUNetTrainerPASeg):
+    """nnUNetTrainerPASeg with the network compiled on the CPU too (nnU-Net compiles on CUDA only), by the
+    ``aot_eager`` backend: dynamo's tracing and AOT autograd as on a GPU, without minutes of C++ code generation."""
+
+    def _do_i_compile(self) -> bool:
+        return True
+
+    def initialize(self):
+        compile_ = torch.compile
+        torch.compile = functools.partial(compile_, backend="aot_eager")  # nnU-Net calls torch.compile(module)
+        try:
+            super().initialize()
+        finally:
+            torch.compile = compile_

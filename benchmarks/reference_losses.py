@@ -1,9 +1,9 @@
 """Slow, literal implementations of PA-Seg's multi-view CRF (mCRF) and variance minimisation (VM) losses, as
 ``MultiViewGatedCRFLoss`` and ``VarianceMinimizationLoss`` state their formulas: the yardstick for tests and
-benchmarks only.
+benchmarks only (the lab's, not the package's).
 
-They share no code with crf.py / variance.py: the CRF one materialises every (voxel, window position) pair with
-``F.unfold`` exactly as the formula reads, which costs O(voxels x window x classes) memory.
+They share no code with nnunetv2_paseg/losses/crf.py and variance.py: the CRF one materialises every (voxel, window
+position) pair with ``F.unfold`` exactly as the formula reads, which costs O(voxels x window x classes) memory.
 """
 from __future__ import annotations
 

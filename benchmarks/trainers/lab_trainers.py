@@ -1,0 +1,198 @@
+"""The lab's trainers: screening variants of the benchmarks' records, and every trainer on a fixed CPU budget.
+
+Not part of the package: nnU-Net finds them through ``nnUNet_extTrainer`` pointing at this folder, which the demo's
+and the benchmarks' environment sets (``benchmarks/harness.py``); they import the package and ``benchmarks`` (the
+repository on PYTHONPATH). Their names are those of the recorded runs (``benchmarks/results/``), and each keeps the
+settings it was trained with, so some are built on an earlier variant rather than on today's default.
+
+``NAME_budget`` (for nnUNetTrainer, every trainer of the package and every screening variant) runs
+``PASEG_BUDGET_EPOCHS`` epochs (default 24) of ``PASEG_BUDGET_ITERATIONS`` iterations (default 50), with a tenth as
+many validation iterations; on the CPU, ``PASEG_TORCH_THREADS`` sets torch's thread count. The demo and the benchmark
+train on all cases (fold ``all``) and evaluate on a held-out test set, so the final validation is skipped right after
+training; ``nnUNetv2_train ... --val`` still validates. An SCM budget trainer starts from the checkpoints of the budget
+versions of its stage-1 trainers.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+import nnunetv2_paseg.trainers as product
+from benchmarks.trainers.guide import with_guide_channel
+from nnunetv2_paseg.losses import MultiViewGatedCRFLoss
+from nnunetv2_paseg.trainers import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
+
+
+# ------------------------------------------------------------------------------ the first release's CRF and its screening
+class nnUNetTrainerPASeg_voxelCRF(nnUNetTrainerPASeg):
+    """The settings of the first release, which took the reference's CRF numbers literally: kernel of 6 voxels on a
+    copy halved in-plane whatever the spacing, the augmented network input as the guide, and regulariser weights
+    relative to the partial loss summed over all deep-supervision outputs. The screening variants below each change
+    one of these (docs/experiments.md)."""
+
+    crf_downsample = (1.0, 0.5, 0.5)
+    crf_sigma_xy_voxels = 6.0
+
+    def crf_scales(self) -> tuple[float, ...]:
+        return self.crf_downsample
+
+    def build_crf_loss(self) -> MultiViewGatedCRFLoss:
+        crf = MultiViewGatedCRFLoss(self.crf_radius, self.crf_sigma_xy_voxels, self.crf_sigma_intensity)
+        self.print_to_log_file(f"gated CRF on a copy scaled by {self.crf_downsample}, kernel in voxels: {crf}")
+        return crf
+
+
+class nnUNetTrainerPASeg_mmCRF(nnUNetTrainerPASeg):
+    """_voxelCRF with the CRF kernel in millimetres: sigma_xy = 5 mm on a grid that resamples only axes finer than
+    1 mm. The screening's winner, promoted to the default (this class is the default); kept under this name so that
+    its runs stay reproducible."""
+
+
+class nnUNetTrainerPASeg_mmCRF10(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with sigma_xy = 10 mm (about the reference's BraTS scale)."""
+
+    crf_sigma_xy_mm = 10.0
+
+
+class nnUNetTrainerPASeg_mmCRF3(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with sigma_xy = 3 mm: a kernel for structures a few voxels thick."""
+
+    crf_sigma_xy_mm = 3.0
+
+
+class nnUNetTrainerPASeg_mmCRF_sigmaX0p2(nnUNetTrainerPASeg_mmCRF):
+    """_mmCRF with twice the intensity bandwidth, sigma_x = 0.2: partial-volume voxels at a structure's edge stay
+    coupled to its inside."""
+
+    crf_sigma_intensity = 0.2
+
+
+class _CleanGuide:
+    """Mixin: the regularisers see the patch before nnU-Net's intensity augmentation (``guide.with_guide_channel``),
+    carried as the training batch's last channel (not with the cascade, whose segmentation channels follow the
+    image's)."""
+
+    @property
+    def guide_in_batch(self) -> bool:
+        return bool(self.w_crf or self.w_vm) and not self.is_cascaded
+
+    def get_training_transforms(self, *args, **kwargs):
+        # nnU-Net declares this a staticmethod but calls it through the instance (get_dataloaders).
+        pipeline = super().get_training_transforms(*args, **kwargs)
+        return with_guide_channel(pipeline, self._num_image_channels()) if self.guide_in_batch else pipeline
+
+    def split_batch(self, data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.guide_in_batch:
+            return super().split_batch(data)
+        expected = self.num_input_channels + 1
+        if data.shape[1] != expected:
+            raise ValueError(f"{type(self).__name__}: training batch has {data.shape[1]} channels, expected {expected} "
+                             f"({self.num_input_channels} network inputs + the guide)")
+        return data[:, :-1], data[:, -1:]
+
+
+class _FullResWeights:
+    """Mixin: the regulariser weights relative to the full-resolution output's partial loss (reference): scaled by
+    that output's deep-supervision weight."""
+
+    def on_train_epoch_start(self):
+        super().on_train_epoch_start()
+        if isinstance(self.loss.partial, DeepSupervisionWrapper):
+            self.loss.weight *= float(self.loss.partial.weight_factors[0])
+
+
+class nnUNetTrainerPASeg_cleanGuide(_CleanGuide, nnUNetTrainerPASeg_voxelCRF):
+    """_voxelCRF whose regularisers see the patch before nnU-Net's intensity augmentation."""
+
+
+class nnUNetTrainerPASeg_fullResWeights(_FullResWeights, nnUNetTrainerPASeg_voxelCRF):
+    """_voxelCRF with the regulariser weights relative to the full-resolution output's partial loss (reference)."""
+
+
+class nnUNetTrainerPASeg_allChanges(_CleanGuide, _FullResWeights, nnUNetTrainerPASeg_mmCRF):
+    """_voxelCRF with all three changes: mm kernel (5 mm), clean guide, full-resolution weights."""
+
+
+class nnUNetTrainerPASeg_fullCRF(nnUNetTrainerPASeg):
+    """The CRF on the full-size patch, whatever its spacing (more memory and time on fine grids)."""
+
+    crf_grid_mm = None
+
+
+# ------------------------------------------------------------------------------ the auxiliary network's depth
+class nnUNetTrainerPASegAux_presetDepth(nnUNetTrainerPASegAux):
+    """The auxiliary residual-encoder U-Net at nnU-Net's ResEnc preset depth (1, 3, 4, 6, 6, ... blocks per stage)."""
+
+    preset_depth = True
+
+
+class nnUNetTrainerSCM_presetDepthAux(nnUNetTrainerSCM):
+    """The auxiliary network at nnU-Net's ResEnc preset depth (stage 1: nnUNetTrainerPASegAux_presetDepth)."""
+
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_presetDepth"
+    aux_architecture = nnUNetTrainerPASegAux_presetDepth
+
+
+class nnUNetTrainerSCM_presetDepthAuxEmaTeacher(nnUNetTrainerSCM_presetDepthAux):
+    """nnUNetTrainerSCM_presetDepthAux with the moving-average snapshots of nnUNetTrainerSCM_emaTeacher."""
+
+    teacher = "ema"
+
+
+# ------------------------------------------------------------------------------ fixed budgets
+class _Budget:
+    """Mixin: the schedule from the environment; no final validation right after training."""
+
+    # nnU-Net records a trainer's init arguments by the names of this signature: keep it nnU-Net's.
+    def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
+                 device: torch.device = torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = int(os.environ.get("PASEG_BUDGET_EPOCHS", "24"))
+        self.num_iterations_per_epoch = int(os.environ.get("PASEG_BUDGET_ITERATIONS", "50"))
+        self.num_val_iterations_per_epoch = max(1, self.num_iterations_per_epoch // 10)
+        self.trained_in_this_run = False
+        if self.device.type == "cpu" and os.environ.get("PASEG_TORCH_THREADS"):
+            # nnUNetv2_train gives torch one thread per core; beside the data-augmentation workers on a small CPU
+            # the threads then mostly wait for each other (measured ~10x slower per iteration on 2 shared cores).
+            torch.set_num_threads(int(os.environ["PASEG_TORCH_THREADS"]))
+
+    def on_train_end(self):
+        super().on_train_end()
+        self.trained_in_this_run = True
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        if self.trained_in_this_run:
+            self.print_to_log_file("final validation skipped (fixed-budget run; evaluated on the test set); "
+                                   "nnUNetv2_train ... --val runs it")
+            return
+        super().perform_actual_validation(save_probabilities)
+
+
+def budget_trainer(base: type) -> type:
+    """``base`` on the fixed budget, named ``<base name>_budget``."""
+    attributes = {"__doc__": f"{base.__name__} on the fixed budget of {__name__}.",
+                  "__module__": __name__, "__qualname__": f"{base.__name__}_budget"}
+    if issubclass(base, nnUNetTrainerSCM):
+        attributes["primary_stage1_trainer"] = base.primary_stage1_trainer + "_budget"
+        attributes["aux_stage1_trainer"] = base.aux_stage1_trainer + "_budget"
+    return type(f"{base.__name__}_budget", (_Budget, base), attributes)
+
+
+SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTrainerPASeg_mmCRF10,
+             nnUNetTrainerPASeg_mmCRF3, nnUNetTrainerPASeg_mmCRF_sigmaX0p2, nnUNetTrainerPASeg_cleanGuide,
+             nnUNetTrainerPASeg_fullResWeights, nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_fullCRF,
+             nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
+             nnUNetTrainerSCM_presetDepthAuxEmaTeacher]
+# Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
+BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
+                                           + [getattr(product, name) for name in product.__all__] + SCREENING)}
+globals().update(BUDGET)
+
+
+def lab_trainer(name: str) -> type | None:
+    """The class of a trainer name of the package or the lab (not ``_budget``), or None."""
+    return getattr(product, name, None) if name in product.__all__ else \
+        next((cls for cls in SCREENING if cls.__name__ == name), None)

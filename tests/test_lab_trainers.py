@@ -1,0 +1,84 @@
+"""The lab's trainers (benchmarks/trainers/lab_trainers.py, found through nnUNet_extTrainer): the screening variants
+keep the settings their recorded runs were trained with, and the fixed-budget trainers work with nnU-Net's own
+commands (train, --val, export)."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.harness import LAB_TRAINERS
+from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, TEST_TRAINERS_DIR, run_cli
+
+
+@pytest.fixture
+def lab_env(pipeline_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    monkeypatch.setenv("nnUNet_extTrainer", os.pathsep.join([str(LAB_TRAINERS), str(TEST_TRAINERS_DIR)]))
+    return pipeline_env
+
+
+def _started_trainer(name: str):
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    torch.manual_seed(0)
+    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, name, device=torch.device("cpu"))
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    return trainer
+
+
+@pytest.mark.usefixtures("lab_env")
+def test_clean_guide_travels_as_the_last_channel_of_the_training_batch():
+    trainer = _started_trainer("nnUNetTrainerPASeg_cleanGuide")
+    batch = next(trainer.dataloader_train)
+    assert batch["data"].shape[1] == trainer.num_input_channels + 1
+    data, guide = trainer.split_batch(batch["data"])
+    assert data.shape[1] == trainer.num_input_channels and guide.shape[1] == 1
+    trainer.train_step(batch)  # nnU-Net's train_step: the network's hook strips the guide channel
+    assert set(trainer.loss.parts[-1]) == {"partial", "crf", "vm"}
+    with pytest.raises(ValueError, match=r"1 channels, expected 2 \(1 network inputs \+ the guide\)"):
+        trainer.split_batch(data)
+
+
+@pytest.mark.usefixtures("lab_env")
+def test_full_res_weights_scale_the_regularisers_by_the_full_resolution_output_weight():
+    trainer = _started_trainer("nnUNetTrainerPASeg_fullResWeights")
+    for epoch in range(3):
+        trainer.logger.log("mean_fg_dice", 0.9, epoch)
+    trainer.current_epoch = 3
+    trainer.on_train_epoch_start()
+    scale = trainer.loss.partial.weight_factors[0]
+    assert 0 < scale < 1 and trainer.ramp_weight(3) > 0
+    assert trainer.loss.weight == pytest.approx(trainer.ramp_weight(3) * scale)
+
+
+@pytest.mark.usefixtures("lab_env")
+def test_voxel_crf_is_the_first_release_and_mm_crf_the_default():
+    voxel = _started_trainer("nnUNetTrainerPASeg_voxelCRF")
+    assert voxel.crf_scales() == (1.0, 0.5, 0.5)
+    crf = voxel.build_crf_loss()
+    assert crf.sigma_xy == 6.0 and crf.spacing is None
+    mm, default = _started_trainer("nnUNetTrainerPASeg_mmCRF"), _started_trainer("nnUNetTrainerPASeg")
+    assert mm.crf_scales() == default.crf_scales() and repr(mm.build_crf_loss()) == repr(default.build_crf_loss())
+
+
+def test_budget_trainer_trains_validates_with_val_and_exports(lab_env: dict[str, Path], tmp_path: Path):
+    env = {"PASEG_BUDGET_EPOCHS": "1", "PASEG_BUDGET_ITERATIONS": "2"}
+    trainer = "nnUNetTrainerPASeg_budget"
+    fold_dir = lab_env["nnUNet_results"] / PIPELINE_DATASET / f"{trainer}__nnUNetPlans__3d_small" / "fold_0"
+    run_cli("nnUNetv2_train", PIPELINE_DATASET_ID, "3d_small", "0", "-tr", trainer, "-device", "cpu", env=env)
+    assert (fold_dir / "checkpoint_final.pth").is_file()
+    assert not (fold_dir / "validation" / "summary.json").exists()  # skipped right after training
+    run_cli("nnUNetv2_train", PIPELINE_DATASET_ID, "3d_small", "0", "-tr", trainer, "-device", "cpu", "--val",
+            "--disable_checkpointing", env=env)
+    summary = json.loads((fold_dir / "validation" / "summary.json").read_text())
+    assert "foreground_mean" in summary
+    zip_file = tmp_path / "model.zip"
+    run_cli("nnUNetv2_export_model_to_zip", "-d", PIPELINE_DATASET_ID, "-o", zip_file, "-c", "3d_small", "-tr",
+            trainer, "-f", "0", env=env)
+    names = zipfile.ZipFile(zip_file).namelist()
+    assert any(name.endswith("fold_0/checkpoint_final.pth") for name in names)
