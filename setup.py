@@ -11,7 +11,8 @@ import os
 from setuptools import setup
 
 NNUNET_SHIM = "nnunetv2.training.nnUNetTrainer.variants.paseg"
-PACKAGES = ["nnunetv2_paseg", "nnunetv2_paseg.losses", "nnunetv2_paseg.trainers", "nnunetv2_paseg.nnunet_shim",
+PACKAGES = ["nnunetv2_paseg", "nnunetv2_paseg.losses", "nnunetv2_paseg.trainers", "nnunetv2_paseg.trainers.variants",
+            "nnunetv2_paseg.nnunet_shim",
             "point_tools", "dataset_conversion"]
 
 with_shim = os.environ.get("PASEG_NNUNET_SHIM", "1") != "0"
