@@ -19,6 +19,7 @@ from typing import Mapping
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold, resolve_device
 from point_tools.options import check_count
 from point_tools.pseudo_labels import DEFAULT_METHOD, check_method
+from point_tools.refine import DEFAULT_MAX_SHARE
 
 from dataset_conversion.errors import DatasetInputError, problem_list
 
@@ -64,6 +65,11 @@ class LabelSettings:
                 check(value)
             except ValueError as e:
                 problems[setting] = str(e)
+        if self.method == "refined" and "threshold" not in problems and self.threshold > DEFAULT_MAX_SHARE:
+            # refine grows the core only where the geodesic share is below DEFAULT_MAX_SHARE: a core threshold
+            # above it would fail on every case, one by one.
+            problems["threshold"] = (f"with --method refined, at most {DEFAULT_MAX_SHARE} (the share up to which "
+                                     f"it grows the geodesic core), got {self.threshold}")
         if problems:
             raise SettingError(problems)
 

@@ -140,6 +140,9 @@ def test_unknown_method_is_refused(nnunet_env, tmp_path, capsys):
                                       "of geodesic, refined") in capsys.readouterr().err
     with pytest.raises(SettingError, match="unknown pseudo-label method 'grabcut'.*\n.*threshold must be"):
         convert_dataset(dirs["images"], dirs["clicks"], 33, "X", method="grabcut", threshold=2.0)
+    # refined grows the core only up to a share of 0.6: a higher threshold is refused once, before any case
+    with pytest.raises(SettingError, match=r"threshold: with --method refined, at most 0.6 .*got 0.65"):
+        convert_dataset(dirs["images"], dirs["clicks"], 33, "X", method="refined", threshold=0.65)
     assert list(nnunet_env["nnUNet_raw"].iterdir()) == []
 
 
