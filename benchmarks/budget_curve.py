@@ -124,6 +124,9 @@ def plot(table: dict, trainers: list[str], path: Path) -> None:
                 values = [v[metric] for v in table[trainer][it].values()]
                 ax.plot([it] * len(values), values, "o", color=colour, alpha=0.5, markersize=4)
         ax.set_xscale("log", base=2)
+        budgets = sorted({it for trainer in trainers for it in table[trainer]})
+        ax.set_xticks(budgets, [str(it) for it in budgets])
+        ax.minorticks_off()
         ax.set_xlabel("training iterations")
         ax.set_ylabel(metric + (" (mm)" if metric == "HD95" else ""))
         ax.grid(alpha=0.3)
