@@ -1,6 +1,6 @@
 """Quick CUDA check of the fused mCRF kernel against the offset loop: agreement and time (forward + backward),
 with torch alone (no nnU-Net): python3 benchmarks/gpu_check/crf_fused_check.py [OUT_JSON]"""
-import importlib.util, json, sys, time, types
+import json, sys, time, types
 from pathlib import Path
 
 import torch
