@@ -23,6 +23,7 @@ import SimpleITK as sitk
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.accuracy import dice  # noqa: E402
 from benchmarks.harness import REPO  # noqa: E402
 from point_tools.geodesic import geodesic_pseudo_label  # noqa: E402
 from point_tools.simulate import simulate_clicks  # noqa: E402
@@ -30,11 +31,6 @@ from point_tools.simulate import simulate_clicks  # noqa: E402
 MODELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1)",
           "nnUNetTrainerSCM": "SCM (stage 2)"}
-
-
-def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    total = pred.sum() + truth.sum()
-    return 2.0 * (pred & truth).sum() / total if total else float("nan")
 
 
 def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
@@ -84,7 +80,7 @@ def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
     for ax, (name, pred) in zip(axes[2:], predictions.items()):
         ax.imshow(np.ma.masked_where(~pred[z], pred[z]), cmap=red, alpha=0.5)
         ax.contour(truth[z], levels=[0.5], colors="lime", linewidths=1.0)
-        ax.set_title(f"{MODELS[name]}\nDice {_dice(pred, truth):.3f}", fontsize=9)
+        ax.set_title(f"{MODELS[name]}\nDice {dice(pred, truth):.3f}", fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
