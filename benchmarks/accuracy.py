@@ -29,7 +29,9 @@ Several ``--epochs``: each budget in its own ``WORK/e{EPOCHS}`` with its reports
 then the accuracy against the budget (``budget_curve.py``: ``RESULTS/budget/budget.{md,png}``).
 
 Resumable: finished conversions, trainings and predictions are skipped, an interrupted training continues
-(``--c``); the reports are rewritten after every run (``--report_only`` rewrites them from what exists).
+(``--c``). The reports are written from the records alone (``runs.jsonl``: the latest run of each trainer and
+seed at the setting; ``pseudo_labels.jsonl``: each seed's pseudo-label quality), after every run; ``--report_only``
+rewrites them without a work folder.
 ``--jobs 2`` trains two models at a time (one torch thread and one augmentation worker each).
 """
 from __future__ import annotations
@@ -205,7 +207,7 @@ def prepare_seed(seed: int, args, env: dict, ids: dict[str, int]) -> dict[str, P
     classes = list(TARGETS[args.target])
     name = f"Atlas{args.target.capitalize()}Seed{seed}"
     raws = {"clicks": harness.convert_clicks(env, cohort, ids["clicks"], f"{name}Clicks", classes, args.np,
-                                             prefix="accuracy"),
+                                             method=args.pseudo_labels, prefix="accuracy"),
             "full": Path(env["nnUNet_raw"]) / f"Dataset{ids['full']:03d}_{name}Full"}
     if not (raws["full"] / "dataset.json").is_file():
         write_full_label_dataset(cohort, Path(env["nnUNet_raw"]), ids["full"], f"{name}Full", classes)
@@ -257,6 +259,7 @@ def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: 
             "target": args.target, "seed": seed, "trainer": method.trainer, "configuration": args.configuration,
             "max_features": args.max_features if args.configuration == "3d_small" else None,
             "epochs": args.epochs, "iterations": args.iterations, "device": args.device,
+            "n_train": args.n_train, "n_test": args.n_test, "pseudo_labels": args.pseudo_labels,
             "train_seconds": None if timing.get("resumed", True) else timing["train_seconds"],
             # The commit and the day of the training, not of this report (--report_only may come much later);
             # runs trained before the commit was stored say "unknown".
@@ -274,6 +277,66 @@ def append_record(record: dict, runs_file: Path) -> None:
     if record["run"] not in known:
         with open(runs_file, "a") as out:
             out.write(json.dumps(record) + "\n")
+
+
+# Runs recorded before these keys were stored had these settings.
+_RECORD_DEFAULTS = {"n_train": 24, "n_test": 12, "pseudo_labels": "geodesic"}
+
+
+def _matches(record: dict, wanted: dict) -> bool:
+    return all(record.get(key, _RECORD_DEFAULTS.get(key)) == value for key, value in wanted.items())
+
+
+def recorded_runs(runs_file: Path, args) -> dict[tuple[int, str], dict]:
+    """{(seed, trainer): record}: the latest recorded run (by finish time) of each trainer on ``args.seeds`` at this
+    setting (target, cohort size, budget, configuration, width, device, pseudo-labels), whatever work folder it was
+    trained in: the reports are written from the records alone."""
+    wanted = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
+              "iterations": args.iterations, "configuration": args.configuration,
+              "max_features": args.max_features if args.configuration == "3d_small" else None,
+              "device": args.device, "pseudo_labels": args.pseudo_labels}
+    latest: dict[tuple[int, str], dict] = {}
+    lines = runs_file.read_text().splitlines() if runs_file.is_file() else []
+    for record in (json.loads(line) for line in lines if line.strip()):
+        key = (record["seed"], record["trainer"])
+        if record["seed"] in args.seeds and _matches(record, wanted) and (
+                key not in latest or _finished(record) > _finished(latest[key])):
+            latest[key] = record
+    return latest
+
+
+def _finished(record: dict) -> int:
+    return int(record["run"].rsplit("@", 1)[1])
+
+
+def record_pseudo_labels(raws_per_seed: dict[int, dict[str, Path]], args, quality_file: Path) -> None:
+    """Append each seed's pseudo-label quality (``paseg_convert``'s report on the training cases) to the JSON-lines
+    ``quality_file`` unless a line for that seed and setting is there."""
+    lines = quality_file.read_text().splitlines() if quality_file.is_file() else []
+    known = [json.loads(line) for line in lines if line.strip()]
+    for seed, raws in raws_per_seed.items():
+        report_file = raws["clicks"] / "pseudo_label_quality.json"
+        entry = {"target": args.target, "seed": seed, "n_train": args.n_train, "pseudo_labels": args.pseudo_labels}
+        if not report_file.is_file() or any(_matches(k, entry) for k in known):
+            continue
+        summary = json.loads(report_file.read_text())["summary"]
+        entry.update({m: summary[m]["mean"] for m in ("fg_precision", "fg_recall", "bg_precision", "labelled_share")})
+        quality_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(quality_file, "a") as out:
+            out.write(json.dumps(entry) + "\n")
+
+
+def recorded_pseudo_labels(quality_file: Path, args) -> dict[str, list[float]]:
+    """{metric: [value per seed]} of the recorded pseudo-label quality of ``args.seeds`` at this setting."""
+    wanted = {"target": args.target, "n_train": args.n_train, "pseudo_labels": args.pseudo_labels}
+    lines = quality_file.read_text().splitlines() if quality_file.is_file() else []
+    per_seed = {e["seed"]: e for e in (json.loads(line) for line in lines if line.strip())
+                if e["seed"] in args.seeds and _matches(e, wanted)}
+    quality: dict[str, list[float]] = {}
+    for seed in sorted(per_seed):
+        for metric in ("fg_precision", "fg_recall", "bg_precision", "labelled_share"):
+            quality.setdefault(metric, []).append(per_seed[seed][metric])
+    return quality
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -384,8 +447,8 @@ def write_report(records: dict, quality: dict, classes: list[str], args) -> None
         cells.append(fmt(entry["train_minutes"], 1))
         lines.append("| " + " | ".join(cells) + " |")
     if quality:
-        lines += ["", "Pseudo-labels of the training cases (paseg_convert defaults), mean over seeds: "
-                  + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in quality.items()) + "."]
+        lines += ["", f"Pseudo-labels of the training cases (paseg_convert --method {args.pseudo_labels}), mean over "
+                  "seeds: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in quality.items()) + "."]
     checks = targets(main_summary, main_names, second_target=args.target != "ventricles")
     if checks:
         lines += ["", "Targets (mean Dice over classes and seeds): " + "; ".join(checks) + "."]
@@ -461,29 +524,8 @@ def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def pseudo_label_quality(raws_per_seed: dict[int, dict[str, Path]]) -> dict:
-    quality = {}
-    for raws in raws_per_seed.values():
-        report_file = raws["clicks"] / "pseudo_label_quality.json"
-        if report_file.is_file():
-            report = json.loads(report_file.read_text())["summary"]
-            for metric in ("fg_precision", "fg_recall", "bg_precision", "labelled_share"):
-                quality.setdefault(metric, []).append(report[metric]["mean"])
-    return quality
-
-
 def dataset_ids(base: int, seed: int) -> dict[str, int]:
     return {"clicks": base + 2 * seed, "full": base + 2 * seed + 1}
-
-
-def existing_raws(env: dict, base: int, seeds: list[int]) -> dict[int, dict[str, Path]]:
-    raw_root = Path(env["nnUNet_raw"])
-    found = {}
-    for seed in seeds:
-        raws = {kind: next(raw_root.glob(f"Dataset{i:03d}_*"), None) for kind, i in dataset_ids(base, seed).items()}
-        if all(raws.values()):
-            found[seed] = raws
-    return found
 
 
 def collect(args, env: dict, raws_per_seed: dict, methods: dict[str, Method], classes: list[str]) -> dict:
@@ -520,8 +562,7 @@ def schedule(seeds: list[int], methods: dict[str, Method], raws_per_seed: dict, 
         record = run_record(seed, method, raws[method.kind], pred_dir, args, env, classes)
         with report_lock:
             append_record(record, runs_file)
-            write_report(collect(args, env, raws_per_seed, methods, classes), pseudo_label_quality(raws_per_seed),
-                         classes, args)
+            report(args, classes)
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         running = {}
@@ -578,7 +619,12 @@ def main() -> None:
     parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
                         "for the ventricles, 860 for deepgrey")
     parser.add_argument("-np", type=int, default=min(4, os.cpu_count() or 1))
-    parser.add_argument("--report_only", action="store_true", help="only rewrite the reports from finished runs")
+    parser.add_argument("--pseudo_labels", choices=("geodesic", "refined"), default="geodesic",
+                        help="paseg_convert --method of the click datasets (default geodesic; another method needs "
+                             "its own --work)")
+    parser.add_argument("--report_only", action="store_true",
+                        help="only rewrite the reports, from the records in --results (runs.jsonl, "
+                             "pseudo_labels.jsonl); no work folder needed")
     args = parser.parse_args()
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
@@ -603,7 +649,12 @@ def main() -> None:
 
 
 def run_budget(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Train, predict, record and report every asked-for run at one budget (``args.epochs``)."""
+    """Train, predict, record and report every asked-for run at one budget (``args.epochs``); with
+    ``--report_only`` only the report, from the records."""
+    classes = list(TARGETS[args.target])
+    if args.report_only:
+        report(args, classes)
+        return
     methods = {key: MAIN_METHODS[key] for key in args.methods}
     for trainer in args.variants:
         methods[trainer] = variant_method(trainer)
@@ -617,26 +668,31 @@ def run_budget(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 
     # its own nnU-Net folders: dataset ids cannot collide with a user's datasets
     env = harness.nnunet_environment(args.work, args.epochs, args.iterations, args.jobs)
-    classes = list(TARGETS[args.target])
     budget = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
               "iterations": args.iterations, "configuration": args.configuration,
               "max_features": args.max_features if args.configuration == "3d_small" else None}
+    if args.pseudo_labels != _RECORD_DEFAULTS["pseudo_labels"]:  # work folders of the default stay valid
+        budget["pseudo_labels"] = args.pseudo_labels
     budget_file = args.work / "budget.json"
     if budget_file.is_file() and json.loads(budget_file.read_text()) != budget:
         parser.error(f"{args.work} holds runs of another setting ({budget_file.read_text().strip()}); finished "
                      f"runs would be mixed in: pass another --work")
+    args.work.mkdir(parents=True, exist_ok=True)
     budget_file.write_text(json.dumps(budget))
     runs_file = args.results / "runs.jsonl"
-    if args.report_only:
-        raws_per_seed = existing_raws(env, args.base_id, args.seeds)
-    else:
-        raws_per_seed = {seed: prepare_seed(seed, args, env, dataset_ids(args.base_id, seed)) for seed in args.seeds}
-        schedule(args.seeds, methods, raws_per_seed, args, env, classes, runs_file)
-    records = collect(args, env, raws_per_seed, methods, classes)
-    for record in records.values():
+    raws_per_seed = {seed: prepare_seed(seed, args, env, dataset_ids(args.base_id, seed)) for seed in args.seeds}
+    record_pseudo_labels(raws_per_seed, args, args.results / "pseudo_labels.jsonl")
+    schedule(args.seeds, methods, raws_per_seed, args, env, classes, runs_file)
+    # runs that finished before they were recorded (e.g. the benchmark was stopped during a later prediction)
+    for record in collect(args, env, raws_per_seed, methods, classes).values():
         append_record(record, runs_file)
-    write_report(records, pseudo_label_quality(raws_per_seed), classes, args)
+    report(args, classes)
 
+
+def report(args: argparse.Namespace, classes: list[str]) -> None:
+    """Rewrite the reports of ``args.seeds`` at this setting from the records in ``args.results`` alone."""
+    write_report(recorded_runs(args.results / "runs.jsonl", args),
+                 recorded_pseudo_labels(args.results / "pseudo_labels.jsonl", args), classes, args)
 
 if __name__ == "__main__":
     main()

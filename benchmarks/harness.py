@@ -78,16 +78,16 @@ def preprocessed_complete(folder: Path, num_training: int, configuration_dir: st
 
 
 def convert_clicks(env: dict, cohort: Path, dataset_id: int, name: str, classes: list[str], num_processes: int,
-                   preview: bool = False, prefix: str = "run") -> Path:
-    """The cohort's training images and clicks as an nnU-Net dataset with pseudo-labels (``paseg_convert``; their
-    quality against the cohort's full labels; with ``preview`` their pictures) and its test images and full labels
-    in imagesTs / labelsTs."""
+                   preview: bool = False, method: str = "geodesic", prefix: str = "run") -> Path:
+    """The cohort's training images and clicks as an nnU-Net dataset with pseudo-labels (``paseg_convert --method
+    method``; their quality against the cohort's full labels; with ``preview`` their pictures) and its test images
+    and full labels in imagesTs / labelsTs."""
     raw = Path(env["nnUNet_raw"]) / f"Dataset{dataset_id:03d}_{name}"
     if not (raw / "dataset.json").is_file():
         run(env, "paseg_convert", "-i", cohort / "train/images", "-a", cohort / "train/clicks", "--gt",
             cohort / "train/labels", "--images_ts", cohort / "test/images", "--labels_ts", cohort / "test/labels",
             "-d", dataset_id, "-n", name, "--classes", *classes, "--channel_names", "T1", "-np", num_processes,
-            *(["--preview"] if preview else []), prefix=prefix)
+            "--method", method, *(["--preview"] if preview else []), prefix=prefix)
     return raw
 
 

@@ -111,7 +111,7 @@ def test_a_run_record_keeps_the_commit_and_day_of_its_training(tmp_path, stored)
         folder.mkdir(parents=True)
         sitk.WriteImage(sitk.GetImageFromArray(label), str(folder / "case0.nii.gz"))
     args = SimpleNamespace(target="ventricles", configuration="3d_small", max_features=64, epochs=2, iterations=5,
-                           device="cpu", commit="fff0000+changes")
+                           device="cpu", n_train=24, n_test=12, pseudo_labels="geodesic", commit="fff0000+changes")
     method = accuracy.Method("nnUNetTrainerPASeg", "PASeg", "clicks")
 
     record = accuracy.run_record(0, method, raw, tmp_path / "pred", args, env, ["structure"])
@@ -119,3 +119,51 @@ def test_a_run_record_keeps_the_commit_and_day_of_its_training(tmp_path, stored)
     assert record["commit"] == stored.get("commit", "unknown")
     assert record["date"] == "2026-11-03"
     assert record["mean_dice"] == 1.0 and record["first_fg_epoch"] == 1
+
+
+def _record(seed: int, trainer: str, finished: int, dice_value: float, **setting) -> dict:
+    per_class = {"structure": {"Dice": dice_value, "HD95": 2.0, "precision": 0.9, "recall": 0.8,
+                               "cases_not_predicted": 0}}
+    return {"run": f"/w/{trainer}/fold_all@{finished}", "target": "ventricles", "seed": seed, "trainer": trainer,
+            "configuration": "3d_small", "max_features": 64, "epochs": 24, "iterations": 50, "device": "cpu",
+            "train_seconds": 600.0, "jobs": 1, "commit": "abc1234", "date": "2026-12-01", "first_fg_epoch": 0,
+            "ramp_start_epoch": None, "final_pseudo_dice": 0.9, "mean_dice": dice_value, "classes": per_class,
+            **setting}
+
+
+def _report_args(results, **overrides) -> SimpleNamespace:
+    return SimpleNamespace(**{"target": "ventricles", "n_train": 24, "n_test": 12, "epochs": 24, "iterations": 50,
+                              "configuration": "3d_small", "max_features": 64, "device": "cpu",
+                              "pseudo_labels": "geodesic", "seeds": [0, 1], "results": results, "commit": "fff0000",
+                              "gpu_name": None, **overrides})
+
+
+def test_the_reports_come_from_the_latest_record_of_each_run_at_the_setting(tmp_path) -> None:
+    """--report_only needs no work folder: per seed and trainer the latest record of the asked setting; records
+    written before ``n_train`` and ``pseudo_labels`` were stored count as the defaults (24 cases, geodesic)."""
+    records = [_record(0, "nnUNetTrainerPASeg_pCE", 100, 0.50),
+               _record(0, "nnUNetTrainerPASeg_pCE", 200, 0.60, n_train=24, pseudo_labels="geodesic"),
+               _record(0, "nnUNetTrainerPASeg_pCE", 300, 0.70, epochs=48),
+               _record(0, "nnUNetTrainerPASeg_pCE", 400, 0.80, pseudo_labels="refined"),
+               _record(1, "nnUNetTrainerPASeg", 150, 0.75),
+               _record(2, "nnUNetTrainerPASeg", 150, 0.90)]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    args = _report_args(tmp_path)
+
+    runs = accuracy.recorded_runs(tmp_path / "runs.jsonl", args)
+    assert {key: r["mean_dice"] for key, r in runs.items()} == {(0, "nnUNetTrainerPASeg_pCE"): 0.60,
+                                                                (1, "nnUNetTrainerPASeg"): 0.75}
+    refined = accuracy.recorded_runs(tmp_path / "runs.jsonl", _report_args(tmp_path, pseudo_labels="refined"))
+    assert [r["mean_dice"] for r in refined.values()] == [0.80]
+
+    (tmp_path / "pseudo_labels.jsonl").write_text("".join(json.dumps(
+        {"target": "ventricles", "seed": s, "n_train": 24, "pseudo_labels": "geodesic", "fg_precision": 0.98,
+         "fg_recall": r, "bg_precision": 1.0, "labelled_share": 0.6}) + "\n" for s, r in ((0, 0.2), (1, 0.3), (2, 0.9))))
+    accuracy.report(args, ["structure"])
+    table = (tmp_path / "accuracy.md").read_text()
+    assert "| nnUNetTrainerPASeg_pCE (clicks) | 1 | 0.600 ± 0.000 |" in table
+    assert "| nnUNetTrainerPASeg (clicks) | 1 | 0.750 ± 0.000 |" in table
+    assert "fg_recall 0.250" in table  # seeds 0 and 1 only
+    assert "0.900" not in table  # seed 2 was not asked for
+    # no seed that both ran: no paired difference to pCE
+    assert "| nnUNetTrainerPASeg | 1 | 0.750 ± 0.000 |  |  | 0.750 |" in (tmp_path / "ablation.md").read_text()
