@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
-
-from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
-from point_tools.pseudo_labels import DEFAULT_METHOD
+from typing import Sequence, Unpack
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file, split_by_fraction
-from dataset_conversion.cli import add_label_arguments, run
+from dataset_conversion.cli import add_label_arguments, conversion_options, run
 from dataset_conversion.cases import Case
 from dataset_conversion.errors import DatasetInputError, problem_list
-from dataset_conversion.label_settings import LabelSettings
-from dataset_conversion.raw_dataset import build_dataset
+from dataset_conversion.label_settings import ConversionOptions
+from dataset_conversion.raw_dataset import build_one_class_dataset
 
 MODALITIES = {"flair": ("flair",), "all": ("flair", "t1", "t1ce", "t2")}
 CLICKS_SUFFIX = "_7points.nii.gz"
@@ -77,19 +74,13 @@ def find_brats_cases(root: str | Path, modalities: str = "flair", points_dir: st
 
 def convert_brats(root: str | Path, dataset_id: int, name: str = "BraTS2019", *, modalities: str = "flair",
                   points_dir: str | Path | None = None, split_file: str | Path | None = None,
-                  test_fraction: float = 0.0, seed: int = 0, lamb: float = DEFAULT_LAMBDA,
-                  threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1, device: str | None = None,
-                  overwrite: bool = False, allow_empty_foreground: bool = False, method: str = DEFAULT_METHOD) -> Path:
-    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the BraTS 2019 layout (module docstring); returns it."""
-    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,  # checked before the files
-                             truth_values=WHOLE_TUMOUR, method=method)
-    train, test = find_brats_cases(root, modalities, points_dir, split_file, test_fraction, seed)
-    return build_dataset(train, test, dataset_id, name, classes=("whole_tumour",),
-                         channel_names=tuple(m.upper() for m in MODALITIES[modalities]), settings=settings,
-                         num_processes=num_processes, overwrite=overwrite,
-                         allow_empty_foreground=allow_empty_foreground,
-                         description=f"BraTS 2019 whole tumour ({modalities}), {method} pseudo-labels from PA-Seg's "
-                                     "7-point annotations")
+                  test_fraction: float = 0.0, seed: int = 0, **options: Unpack[ConversionOptions]) -> Path:
+    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the BraTS 2019 layout (module docstring); returns it. options:
+    method, lamb, threshold, device, num_processes, overwrite, allow_empty_foreground (``ConversionOptions``)."""
+    return build_one_class_dataset(
+        lambda: find_brats_cases(root, modalities, points_dir, split_file, test_fraction, seed), dataset_id, name,
+        class_name="whole_tumour", channel_names=tuple(m.upper() for m in MODALITIES[modalities]),
+        description=f"BraTS 2019 whole tumour ({modalities})", truth_values=WHOLE_TUMOUR, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -106,9 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_label_arguments(parser)
     args = parser.parse_args(argv)
     run(convert_brats, args.root, args.dataset_id, args.name, modalities=args.modalities, points_dir=args.points_dir,
-        split_file=args.split_file, test_fraction=args.test_fraction, seed=args.seed, lamb=args.lamb,
-        threshold=args.threshold, num_processes=args.num_processes, device=args.device, overwrite=args.overwrite,
-        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
+        split_file=args.split_file, test_fraction=args.test_fraction, seed=args.seed, **conversion_options(args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.pseudo_labels import DEFAULT_METHOD, METHODS
 
 from dataset_conversion.errors import ConversionError, DatasetInputError
-from dataset_conversion.label_settings import SettingError
+from dataset_conversion.label_settings import ConversionOptions, SettingError
 from dataset_conversion.quality_report import MIN_FOREGROUND_VOXELS, LittleForegroundError
 
 # The option of each setting that ``SettingError`` names.
@@ -55,6 +55,13 @@ def add_label_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"exit 0 even if some objects' pseudo-labels have fewer than {MIN_FOREGROUND_VOXELS} "
                              "foreground voxels (they are listed either way; without this flag the dataset is "
                              "written and the exit status is 3)")
+
+
+def conversion_options(args: argparse.Namespace) -> ConversionOptions:
+    """The values of ``add_label_arguments``'s options (but the dataset id), as a converter takes them."""
+    return ConversionOptions(method=args.method, lamb=args.lamb, threshold=args.threshold, device=args.device,
+                             num_processes=args.num_processes, overwrite=args.overwrite,
+                             allow_empty_foreground=args.allow_empty_foreground)
 
 
 METHOD_HELP = (

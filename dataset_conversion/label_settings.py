@@ -14,7 +14,7 @@ where the keyword ``lambda`` cannot be used: there it is ``lamb``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, TypedDict
 
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, check_lambda, check_threshold, resolve_device
 from point_tools.options import check_count
@@ -80,3 +80,21 @@ def check_workers(num_processes: int) -> None:
         check_count(num_processes)
     except ValueError as e:
         raise SettingError({"num_processes": str(e)}) from None
+
+
+class ConversionOptions(TypedDict, total=False):
+    """The options that every converter takes as keywords, as the command lines' shared options give them
+    (``dataset_conversion.cli.conversion_options``): those of ``LabelSettings`` (method, lamb, threshold, device)
+    and of ``raw_dataset.build_dataset`` (num_processes, overwrite, allow_empty_foreground). A missing key takes
+    their default."""
+
+    method: str
+    lamb: float
+    threshold: float
+    device: str | None
+    num_processes: int
+    overwrite: bool
+    allow_empty_foreground: bool
+
+
+LABEL_OPTIONS = ("method", "lamb", "threshold", "device")

@@ -30,7 +30,7 @@ from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
 from point_tools.pseudo_labels import DEFAULT_METHOD
 from point_tools.image_files import IMAGE_SUFFIXES, suffix_in
 
-from dataset_conversion.cli import add_label_arguments, run
+from dataset_conversion.cli import add_label_arguments, conversion_options, run
 from dataset_conversion.cases import NNUNET_ENDINGS, Case, image_ending
 from dataset_conversion.label_settings import LabelSettings
 from dataset_conversion.raw_dataset import build_dataset
@@ -218,9 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(e))
     run(convert_dataset, args.images_dir, args.annotations, args.dataset_id, args.name, gt_dir=args.gt_dir,
         images_ts_dir=args.images_ts_dir, labels_ts_dir=args.labels_ts_dir, classes=args.classes,
-        object_classes=object_classes, channel_names=args.channel_names, lamb=args.lamb, threshold=args.threshold,
-        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite, preview=args.preview,
-        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
+        object_classes=object_classes, channel_names=args.channel_names, preview=args.preview,
+        **conversion_options(args))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, Unpack
 
 from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
 
@@ -55,7 +55,7 @@ from dataset_conversion.case_conversion import (Problem, check_test_case, check_
 from dataset_conversion.cases import Case, check_layout
 from dataset_conversion.dataset_ids import check_dataset_id, dataset_folder_name, existing_datasets, nnunet_raw
 from dataset_conversion.errors import DatasetInputError, problem_list, writing
-from dataset_conversion.label_settings import LabelSettings, check_workers
+from dataset_conversion.label_settings import LABEL_OPTIONS, ConversionOptions, LabelSettings, check_workers
 from dataset_conversion.quality_report import (MIN_FOREGROUND_VOXELS, QUALITY_REPORT, LittleForegroundError,
                                                little_foreground, quality_summary)
 from dataset_conversion.temporary_folders import hidden_sibling, publish, remove_stale_temporaries
@@ -168,3 +168,19 @@ def build_dataset(train: Sequence[Case], test: Sequence[Case], dataset_id: int, 
         print(f"{len(weak)} object(s) with fewer than {MIN_FOREGROUND_VOXELS} pseudo-foreground voxels (allowed): "
               + ", ".join(f"case {case} object {n} ({voxels})" for case, n, _, voxels in weak))
     return final
+
+
+def build_one_class_dataset(find_cases: Callable[[], tuple[list[Case], list[Case]]], dataset_id: int, name: str, *,
+                            class_name: str, channel_names: Sequence[str], description: str,
+                            truth_values: dict[int, int] | None = None,
+                            **options: Unpack[ConversionOptions]) -> Path:
+    """``build_dataset`` for a public dataset's layout with one foreground class (VS, BraTS): the settings are
+    checked before ``find_cases`` reads a folder, and the description says which pseudo-labels were made.
+    truth_values: as ``LabelSettings``'s."""
+    settings = LabelSettings(num_classes=1, truth_values=truth_values,
+                             **{k: v for k, v in options.items() if k in LABEL_OPTIONS})
+    train, test = find_cases()
+    return build_dataset(train, test, dataset_id, name, classes=(class_name,), channel_names=channel_names,
+                         settings=settings, description=f"{description}, {settings.method} pseudo-labels from "
+                                                        "PA-Seg's 7-point annotations",
+                         **{k: v for k, v in options.items() if k not in LABEL_OPTIONS})

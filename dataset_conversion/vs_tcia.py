@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
-
-from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD
-from point_tools.pseudo_labels import DEFAULT_METHOD
+from typing import Sequence, Unpack
 
 from dataset_conversion.layouts import find_by_suffix, pick_file, read_split_file
-from dataset_conversion.cli import add_label_arguments, run
+from dataset_conversion.cli import add_label_arguments, conversion_options, run
 from dataset_conversion.cases import Case
 from dataset_conversion.errors import DatasetInputError, problem_list
-from dataset_conversion.label_settings import LabelSettings
-from dataset_conversion.raw_dataset import build_dataset
+from dataset_conversion.label_settings import ConversionOptions
+from dataset_conversion.raw_dataset import build_one_class_dataset
 
 IMAGE_SUFFIX = "_T2.nii.gz"
 CLICKS_SUFFIX = "_7points.nii.gz"
@@ -60,19 +57,13 @@ def find_vs_cases(root: str | Path, split_file: str | Path) -> tuple[list[Case],
     return train, test
 
 
-def convert_vs(root: str | Path, split_file: str | Path, dataset_id: int, name: str = "VS", *,
-               lamb: float = DEFAULT_LAMBDA, threshold: float = DEFAULT_THRESHOLD, num_processes: int = 1,
-               device: str | None = None, overwrite: bool = False, allow_empty_foreground: bool = False,
-               method: str = DEFAULT_METHOD) -> Path:
-    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the VS layout (module docstring); returns it."""
-    settings = LabelSettings(num_classes=1, lamb=lamb, threshold=threshold, device=device,  # checked before the files
-                             method=method)
-    train, test = find_vs_cases(root, split_file)
-    return build_dataset(train, test, dataset_id, name, classes=("schwannoma",), channel_names=("T2",),
-                         settings=settings, num_processes=num_processes, overwrite=overwrite,
-                         allow_empty_foreground=allow_empty_foreground,
-                         description=f"Vestibular schwannoma (TCIA Vestibular-Schwannoma-SEG, T2), {method} "
-                                     "pseudo-labels from PA-Seg's 7-point annotations")
+def convert_vs(root: str | Path, split_file: str | Path, dataset_id: int, name: str = "VS",
+               **options: Unpack[ConversionOptions]) -> Path:
+    """Build ``$nnUNet_raw/DatasetXXX_NAME`` from the VS layout (module docstring); returns it. options: method,
+    lamb, threshold, device, num_processes, overwrite, allow_empty_foreground (``ConversionOptions``)."""
+    return build_one_class_dataset(lambda: find_vs_cases(root, split_file), dataset_id, name, class_name="schwannoma",
+                                   channel_names=("T2",), description="Vestibular schwannoma (TCIA "
+                                   "Vestibular-Schwannoma-SEG, T2)", **options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,9 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("-n", dest="name", default="VS", help="dataset name (default VS)")
     add_label_arguments(parser)
     args = parser.parse_args(argv)
-    run(convert_vs, args.root, args.split, args.dataset_id, args.name, lamb=args.lamb, threshold=args.threshold,
-        num_processes=args.num_processes, device=args.device, overwrite=args.overwrite,
-        allow_empty_foreground=args.allow_empty_foreground, method=args.method)
+    run(convert_vs, args.root, args.split, args.dataset_id, args.name, **conversion_options(args))
 
 
 if __name__ == "__main__":
