@@ -106,3 +106,16 @@ def pipeline_env(nnunet_env: dict[str, Path], preprocessed: dict[str, Path],
         monkeypatch.setenv(key, str(path))
     monkeypatch.setenv("nnUNet_def_n_proc", "1")
     return {**nnunet_env, **preprocessed}
+
+
+def started_trainer(name: str):
+    """The trainer ``name`` (found as ``nnUNetv2_train`` finds it) on the pipeline dataset's 3d_small, fold 0, on the
+    CPU, through ``on_train_start`` and its first ``on_train_epoch_start`` (torch seeded); needs ``pipeline_env``."""
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    torch.manual_seed(0)
+    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, name, device=torch.device("cpu"))
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    return trainer

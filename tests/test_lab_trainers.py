@@ -9,10 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
 from benchmarks.harness import LAB_TRAINERS
-from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, TEST_TRAINERS_DIR, run_cli
+from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, TEST_TRAINERS_DIR, run_cli, started_trainer
 
 
 @pytest.fixture
@@ -21,19 +20,9 @@ def lab_env(pipeline_env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> d
     return pipeline_env
 
 
-def _started_trainer(name: str):
-    from nnunetv2.run.run_training import get_trainer_from_args
-
-    torch.manual_seed(0)
-    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, name, device=torch.device("cpu"))
-    trainer.on_train_start()
-    trainer.on_train_epoch_start()
-    return trainer
-
-
 @pytest.mark.usefixtures("lab_env")
 def test_clean_guide_travels_as_the_last_channel_of_the_training_batch():
-    trainer = _started_trainer("nnUNetTrainerPASeg_cleanGuide")
+    trainer = started_trainer("nnUNetTrainerPASeg_cleanGuide")
     batch = next(trainer.dataloader_train)
     assert batch["data"].shape[1] == trainer.num_input_channels + 1
     data, guide = trainer.split_batch(batch["data"])
@@ -46,7 +35,7 @@ def test_clean_guide_travels_as_the_last_channel_of_the_training_batch():
 
 @pytest.mark.usefixtures("lab_env")
 def test_full_res_weights_scale_the_regularisers_by_the_full_resolution_output_weight():
-    trainer = _started_trainer("nnUNetTrainerPASeg_fullResWeights")
+    trainer = started_trainer("nnUNetTrainerPASeg_fullResWeights")
     for epoch in range(3):
         trainer.logger.log("mean_fg_dice", 0.9, epoch)
     trainer.current_epoch = 3
@@ -58,11 +47,11 @@ def test_full_res_weights_scale_the_regularisers_by_the_full_resolution_output_w
 
 @pytest.mark.usefixtures("lab_env")
 def test_voxel_crf_is_the_first_release_and_mm_crf_the_default():
-    voxel = _started_trainer("nnUNetTrainerPASeg_voxelCRF")
+    voxel = started_trainer("nnUNetTrainerPASeg_voxelCRF")
     assert voxel.crf_scales() == (1.0, 0.5, 0.5)
     crf = voxel.build_crf_loss()
     assert crf.sigma_xy == 6.0 and crf.spacing is None
-    mm, default = _started_trainer("nnUNetTrainerPASeg_mmCRF"), _started_trainer("nnUNetTrainerPASeg")
+    mm, default = started_trainer("nnUNetTrainerPASeg_mmCRF"), started_trainer("nnUNetTrainerPASeg")
     assert mm.crf_scales() == default.crf_scales() and repr(mm.build_crf_loss()) == repr(default.build_crf_loss())
 
 

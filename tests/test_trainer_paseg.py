@@ -11,9 +11,9 @@ import pytest
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from nnunetv2_paseg.trainers.paseg import crf_grid_scales, nnUNetTrainerPASeg, ramp_start_epoch, sigmoid_rampup
+from nnunetv2_paseg.trainers.paseg import crf_grid_scales, ramp_start_epoch, sigmoid_rampup
 from nnunetv2_paseg.trainers.progress_logger import mean_over_ranks
-from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli
+from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli, started_trainer
 
 DATASET_ID, DATASET = PIPELINE_DATASET_ID, PIPELINE_DATASET
 TEST_TRAINER = "nnUNetTrainerPASeg_test"
@@ -63,23 +63,13 @@ def test_logged_components_are_averaged_over_ddp_ranks(tmp_path: Path):
     assert mean_over_ranks({"crf": np.array([[1.0], [3.0]])}) == {"crf": 2.0}  # no process group: local mean
 
 
-def _started_trainer(name: str) -> nnUNetTrainerPASeg:
-    from nnunetv2.run.run_training import get_trainer_from_args
-
-    torch.manual_seed(0)
-    trainer = get_trainer_from_args(str(DATASET_ID), "3d_small", 0, name, device=torch.device("cpu"))
-    trainer.on_train_start()
-    trainer.on_train_epoch_start()
-    return trainer
-
-
 def _regularisers(trainer) -> dict:
     return {term.name: term for term in trainer.loss.regularisers}
 
 
 @pytest.mark.usefixtures("pipeline_env")
 def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
-    trainer = _started_trainer("nnUNetTrainerPASeg")
+    trainer = started_trainer("nnUNetTrainerPASeg")
     batch = next(trainer.dataloader_train)
     data, target = batch["data"], batch["target"]
     assert isinstance(target, list) and (target[0] == 2).any(), "the batch should contain ignore voxels"
@@ -137,7 +127,7 @@ def test_loss_is_partial_plus_ramped_regularisers_on_a_real_batch():
 
 @pytest.mark.usefixtures("pipeline_env")
 def test_pce_variant_is_nnunet_loss_only():
-    trainer = _started_trainer("nnUNetTrainerPASeg_pCE")
+    trainer = started_trainer("nnUNetTrainerPASeg_pCE")
     assert trainer.loss.regularisers == []
     trainer.logger.log("mean_fg_dice", 0.9, 0)
     assert trainer.ramp_weight(1) == 0.0  # nothing to ramp up
@@ -150,7 +140,7 @@ def test_pce_variant_is_nnunet_loss_only():
 
 @pytest.mark.usefixtures("pipeline_env")
 def test_train_steps_are_nnunets_and_log_each_component_and_the_ramp():
-    trainer = _started_trainer("nnUNetTrainerPASeg")
+    trainer = started_trainer("nnUNetTrainerPASeg")
     assert type(trainer).train_step is nnUNetTrainer.train_step
     outputs = [trainer.train_step(next(trainer.dataloader_train)) for _ in range(2)]
     parts = trainer.loss.parts
@@ -175,7 +165,7 @@ def test_train_steps_are_nnunets_and_log_each_component_and_the_ramp():
 
 @pytest.mark.usefixtures("pipeline_env")
 def test_ramp_from_start_variant_is_the_reference_schedule():
-    trainer = _started_trainer("nnUNetTrainerPASeg_rampFromStart")
+    trainer = started_trainer("nnUNetTrainerPASeg_rampFromStart")
     assert trainer.ramp_weight(0) == pytest.approx(math.exp(-5))
     assert trainer.ramp_weight(50) == pytest.approx(math.exp(-5 * 0.25))
 
@@ -184,7 +174,7 @@ def test_ramp_from_start_variant_is_the_reference_schedule():
 def test_the_guide_reaches_the_loss_through_a_compiled_network():
     # nnU-Net compiles the network on CUDA (not on the CPU): the loss must still get its guide, from the compiled
     # module's own forward hook.
-    trainer = _started_trainer("nnUNetTrainerPASeg_compiletest")
+    trainer = started_trainer("nnUNetTrainerPASeg_compiletest")
     assert type(trainer.network).__name__ == "OptimizedModule"
     trainer.train_step(next(trainer.dataloader_train))
     assert set(trainer.loss.parts[-1]) == {"partial", "crf", "vm"}
