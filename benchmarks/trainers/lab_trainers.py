@@ -142,6 +142,21 @@ class nnUNetTrainerSCM_presetDepthAuxEmaTeacher(nnUNetTrainerSCM_presetDepthAux)
     teacher = "ema"
 
 
+# ------------------------------------------------------------------------------ the boundary of stage 1 (issue 24)
+class nnUNetTrainerPASeg_vmVoxels(nnUNetTrainerPASeg):
+    """Variance minimisation normalised by the voxel count (Mumford-Shah) instead of each class's mass: its energy is
+    lowest at the labels' boundary level, the reference's at the object's darkest voxels
+    (benchmarks/regulariser_boundary.py)."""
+
+    vm_normalise = "voxels"
+
+
+class nnUNetTrainerPASeg_vmVoxels3(nnUNetTrainerPASeg_vmVoxels):
+    """nnUNetTrainerPASeg_vmVoxels at weight 3: enough to hold the CRF's inward pull near the labels' level."""
+
+    w_vm = 3.0
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -185,7 +200,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_mmCRF3, nnUNetTrainerPASeg_mmCRF_sigmaX0p2, nnUNetTrainerPASeg_cleanGuide,
              nnUNetTrainerPASeg_fullResWeights, nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_fullCRF,
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
-             nnUNetTrainerSCM_presetDepthAuxEmaTeacher]
+             nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

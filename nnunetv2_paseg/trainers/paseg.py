@@ -76,6 +76,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
 
     Hyperparameters (class attributes; a variant overrides them in its class body):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
+        vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
         ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
         crf_grid_mm: the CRF sees a copy of p and g on which axes finer than this many mm are resampled to about it
@@ -89,6 +90,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
 
     w_crf = 1.0
     w_vm = 0.1
+    vm_normalise = "class"
     ramp_fraction = 0.1
     ramp_start_dice: float | None = 0.5
     # The kernel in mm on a grid of about 1 mm (a deviation: the reference's 6 voxels were 5-6 mm on its vestibular
@@ -122,7 +124,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
             crf = self.build_crf_loss()
             terms.append(Regulariser("crf", self.w_crf, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
         if self.w_vm:
-            terms.append(Regulariser("vm", self.w_vm, VarianceMinimizationLoss()))
+            terms.append(Regulariser("vm", self.w_vm, VarianceMinimizationLoss(normalise=self.vm_normalise)))
         return terms
 
     def build_crf_loss(self) -> MultiViewGatedCRFLoss:
