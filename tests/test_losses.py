@@ -167,6 +167,34 @@ def test_variance_by_hand_and_background_mask():
     assert float(VarianceMinimizationLoss()(probs, image)) == pytest.approx(1.0 + 6.25, rel=1e-5)
 
 
+def test_variance_normalised_by_voxels_by_hand():
+    # As test_variance_by_hand_and_background_mask, over V = 4 voxels: class 1's squared deviations 1 + 1, the
+    # background's 0 (its voxel at the minimum masked): (2 + 0) / 4.
+    image = torch.tensor([0.0, 1.0, 3.0, 5.0], dtype=torch.float64).view(1, 1, 1, 1, 4)
+    probs = torch.tensor([[1, 0, 0, 1], [0, 1, 1, 0]], dtype=torch.float64).view(1, 2, 1, 1, 4)
+    assert float(VarianceMinimizationLoss(normalise="voxels")(probs, image)) == pytest.approx(0.5, rel=1e-5)
+    with pytest.raises(ValueError, match="normalise must be 'class' or 'voxels'"):
+        VarianceMinimizationLoss(normalise="mass")
+
+
+@pytest.mark.parametrize("normalise, shell_joins", [("voxels", True), ("class", False)])
+def test_variance_normalisation_decides_where_a_small_dark_object_ends(normalise, shell_joins):
+    """A small dark object (a 3^3 core at 0 in a 5^3 partial-volume shell at 0.4, nearer the core than the
+    surround) in a large bright surround (1): per voxel count the shell joins the object (the nearer mean); per
+    class mass the object keeps only its darkest voxels."""
+    image = torch.ones(1, 1, 15, 15, 15, dtype=torch.float64)
+    image[..., 5:10, 5:10, 5:10] = 0.4
+    image[..., 6:9, 6:9, 6:9] = 0.0
+    image[..., 0, 0, 0] = -1.0  # the masked minimum, as the zero surround after z-scoring
+    core, with_shell = image == 0.0, (image >= 0.0) & (image < 0.5)
+    loss = VarianceMinimizationLoss(normalise=normalise)
+
+    def energy(mask: torch.Tensor) -> float:
+        return float(loss(torch.cat([~mask, mask], 1).to(torch.float64), image))
+
+    assert (energy(with_shell) < energy(core)) == shell_joins
+
+
 def test_variance_gradcheck():
     probs, image = random_inputs(2, 3, 2, (3, 2, 4), image_scale=1.0)
     assert torch.autograd.gradcheck(lambda p: VarianceMinimizationLoss()(p, image), (probs,))
