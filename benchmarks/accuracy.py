@@ -213,12 +213,12 @@ def prepare_seed(seed: int, args, env: dict, ids: dict[str, int]) -> dict[str, P
         write_full_label_dataset(cohort, Path(env["nnUNet_raw"]), ids["full"], f"{name}Full", classes)
     for kind, raw in raws.items():
         harness.plan_and_preprocess(env, ids[kind], raw, args.np, args.configuration, args.max_features,
-                                    prefix="accuracy")
+                                    prefix="accuracy", planner=args.planner)
     return raws
 
 
-def fold_dir_of(env: dict, raw: Path, trainer: str, configuration: str) -> Path:
-    return harness.fold_dir(env, raw.name, f"{trainer}_budget", configuration)
+def fold_dir_of(env: dict, raw: Path, trainer: str, configuration: str, plans: str = harness.DEFAULT_PLANS) -> Path:
+    return harness.fold_dir(env, raw.name, f"{trainer}_budget", configuration, plans)
 
 
 def train_and_predict(seed: int, method: Method, raw: Path, args, env: dict) -> Path:
@@ -227,16 +227,17 @@ def train_and_predict(seed: int, method: Method, raw: Path, args, env: dict) -> 
     logs = args.work / "logs"
     logs.mkdir(exist_ok=True)
     log_file = logs / f"seed{seed}_{method.trainer}.txt"
-    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration, args.plans)
     if not (fold_dir / "checkpoint_final.pth").is_file():
         t0 = time.time()
-        resumed = harness.train(env, raw.name, trainer, args.configuration, args.device, log_file, prefix="accuracy")
+        resumed = harness.train(env, raw.name, trainer, args.configuration, args.device, log_file, prefix="accuracy",
+                                plans=args.plans)
         (fold_dir / "benchmark_time.json").write_text(json.dumps({"train_seconds": time.time() - t0,
                                                                   "resumed": resumed, "jobs": args.jobs,
                                                                   "commit": args.commit}))
     pred_dir = args.work / "predictions" / f"seed{seed}" / method.trainer
     harness.predict(env, raw / "imagesTs", pred_dir, raw.name, trainer, args.configuration, args.device, log_file,
-                    prefix="accuracy")
+                    prefix="accuracy", plans=args.plans)
     return pred_dir
 
 
@@ -250,7 +251,7 @@ def git_commit() -> str:
 
 def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: dict, classes: list[str]) -> dict:
     """Everything known about one finished run (training facts, test scores), for runs.jsonl and the reports."""
-    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+    fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration, args.plans)
     timing_file = fold_dir / "benchmark_time.json"
     timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {}
     per_class = summarise_run(score_folder(pred_dir, raw / "labelsTs", len(classes)), classes)
@@ -259,7 +260,7 @@ def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: 
             "target": args.target, "seed": seed, "trainer": method.trainer, "configuration": args.configuration,
             "max_features": args.max_features if args.configuration == "3d_small" else None,
             "epochs": args.epochs, "iterations": args.iterations, "device": args.device,
-            "n_train": args.n_train, "n_test": args.n_test, "pseudo_labels": args.pseudo_labels,
+            "n_train": args.n_train, "n_test": args.n_test, "pseudo_labels": args.pseudo_labels, "plans": args.plans,
             "train_seconds": None if timing.get("resumed", True) else timing["train_seconds"],
             # The commit and the day of the training, not of this report (--report_only may come much later);
             # runs trained before the commit was stored say "unknown".
@@ -280,7 +281,7 @@ def append_record(record: dict, runs_file: Path) -> None:
 
 
 # Runs recorded before these keys were stored had these settings.
-_RECORD_DEFAULTS = {"n_train": 24, "n_test": 12, "pseudo_labels": "geodesic"}
+_RECORD_DEFAULTS = {"n_train": 24, "n_test": 12, "pseudo_labels": "geodesic", "plans": harness.DEFAULT_PLANS}
 
 
 def _matches(record: dict, wanted: dict) -> bool:
@@ -289,12 +290,12 @@ def _matches(record: dict, wanted: dict) -> bool:
 
 def recorded_runs(runs_file: Path, args) -> dict[tuple[int, str], dict]:
     """{(seed, trainer): record}: the latest recorded run (by finish time) of each trainer on ``args.seeds`` at this
-    setting (target, cohort size, budget, configuration, width, device, pseudo-labels), whatever work folder it was
-    trained in: the reports are written from the records alone."""
+    setting (target, cohort size, budget, plans, configuration, width, device, pseudo-labels), whatever work folder
+    it was trained in: the reports are written from the records alone."""
     wanted = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
               "iterations": args.iterations, "configuration": args.configuration,
               "max_features": args.max_features if args.configuration == "3d_small" else None,
-              "device": args.device, "pseudo_labels": args.pseudo_labels}
+              "device": args.device, "pseudo_labels": args.pseudo_labels, "plans": args.plans}
     latest: dict[tuple[int, str], dict] = {}
     lines = runs_file.read_text().splitlines() if runs_file.is_file() else []
     for record in (json.loads(line) for line in lines if line.strip()):
@@ -426,9 +427,9 @@ def write_report(records: dict, quality: dict, classes: list[str], args) -> None
     summary = summarise(records, all_trainers, classes)
     main_summary = {t: s for t, s in summary.items() if t in labels}
     seeds = sorted({s for s, _ in records})
-    setting = (f"{args.epochs} epochs x {args.iterations} iterations per training, configuration "
-               f"`{args.configuration}`" + (f" (max_features {args.max_features})" if args.configuration == "3d_small"
-                                           else "") + f", device `{args.device}`, fold `all` ({args.n_train} "
+    width = f" (max_features {args.max_features})" if args.configuration == "3d_small" else ""
+    setting = (f"{args.epochs} epochs x {args.iterations} iterations per training, plans `{args.plans}`, "
+               f"configuration `{args.configuration}`{width}, device `{args.device}`, fold `all` ({args.n_train} "
                f"training cases, {args.n_test} test cases per seed)")
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
                + (f", {args.gpu_name}" if args.gpu_name else ""))
@@ -458,8 +459,8 @@ def write_report(records: dict, quality: dict, classes: list[str], args) -> None
               f"`{stem.replace('accuracy', 'ablation')}.md`.", ""]
     (results / f"{stem}.md").write_text("\n".join(lines))
     (results / f"{stem}.json").write_text(json.dumps(
-        {"setting": {k: getattr(args, k) for k in ("target", "n_train", "n_test", "epochs", "iterations",
-                                                    "configuration", "max_features", "device")},
+        {"setting": {k: getattr(args, k) for k in ("target", "n_train", "n_test", "epochs", "iterations", "plans",
+                                                    "configuration", "max_features", "device", "pseudo_labels")},
          "commit": args.commit, "machine": machine, "targets": checks, "summary": summary,
          "pseudo_label_quality": quality,
          "runs": [records[k] for k in sorted(records)]}, indent=2))
@@ -537,7 +538,7 @@ def collect(args, env: dict, raws_per_seed: dict, methods: dict[str, Method], cl
         for pred_dir in sorted((predictions / f"seed{seed}").glob("*")):
             method = by_trainer.get(pred_dir.name) or variant_method(pred_dir.name)
             raw = raws[method.kind]
-            fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration)
+            fold_dir = fold_dir_of(env, raw, method.trainer, args.configuration, args.plans)
             if not (fold_dir / "checkpoint_final.pth").is_file():
                 continue
             try:
@@ -619,6 +620,9 @@ def main() -> None:
     parser.add_argument("--base_id", type=int, help="dataset ids: base + 2 seed (+1 for full labels); default 820 "
                         "for the ventricles, 860 for deepgrey")
     parser.add_argument("-np", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--planner", choices=sorted(harness.PLANS_OF_PLANNER), default="ExperimentPlanner",
+                        help="nnU-Net's planner (default ExperimentPlanner: nnUNetPlans, the plain U-Net); e.g. "
+                             "nnUNetPlannerResEncM: nnUNetResEncUNetMPlans. Another planner needs its own --work")
     parser.add_argument("--pseudo_labels", choices=("geodesic", "refined"), default="geodesic",
                         help="paseg_convert --method of the click datasets (default geodesic; another method needs "
                              "its own --work)")
@@ -638,6 +642,7 @@ def main() -> None:
     args.base_id = args.base_id if args.base_id is not None else (820 if args.target == "ventricles" else 860)
     args.work = (args.work or REPO / "benchmark_output" / args.target).resolve()
     args.commit = git_commit()
+    args.plans = harness.PLANS_OF_PLANNER[args.planner]
     if len(args.epochs) == 1:
         run_budget(argparse.Namespace(**{**vars(args), "epochs": args.epochs[0]}), parser)
         return
@@ -671,8 +676,9 @@ def run_budget(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
     budget = {"target": args.target, "n_train": args.n_train, "n_test": args.n_test, "epochs": args.epochs,
               "iterations": args.iterations, "configuration": args.configuration,
               "max_features": args.max_features if args.configuration == "3d_small" else None}
-    if args.pseudo_labels != _RECORD_DEFAULTS["pseudo_labels"]:  # work folders of the default stay valid
-        budget["pseudo_labels"] = args.pseudo_labels
+    for key in ("pseudo_labels", "plans"):  # work folders of the defaults stay valid
+        if getattr(args, key) != _RECORD_DEFAULTS[key]:
+            budget[key] = getattr(args, key)
     budget_file = args.work / "budget.json"
     if budget_file.is_file() and json.loads(budget_file.read_text()) != budget:
         parser.error(f"{args.work} holds runs of another setting ({budget_file.read_text().strip()}); finished "

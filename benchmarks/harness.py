@@ -20,6 +20,11 @@ BIN = Path(sys.executable).parent
 # took up to 8-24 epochs of the 24 x 50 budget to first predict the foreground; at 64, 0-3 in most runs
 # (docs/experiments.md), for about 1.4x the time per iteration.
 SMALL_MAX_FEATURES = 64
+# nnU-Net's planners (nnUNetv2_plan_and_preprocess -pl) and the plans each writes (-p of the later commands).
+PLANS_OF_PLANNER = {"ExperimentPlanner": "nnUNetPlans", "nnUNetPlannerResEncM": "nnUNetResEncUNetMPlans",
+                    "nnUNetPlannerResEncL": "nnUNetResEncUNetLPlans",
+                    "nnUNetPlannerResEncXL": "nnUNetResEncUNetXLPlans"}
+DEFAULT_PLANS = "nnUNetPlans"
 _print_lock = threading.Lock()
 
 
@@ -72,9 +77,10 @@ def run(env: dict, name: str, *args, log_file: Path | None = None, prefix: str =
                         "rerun: finished steps are skipped")
 
 
-def preprocessed_complete(folder: Path, num_training: int, configuration_dir: str = "nnUNetPlans_3d_fullres") -> bool:
-    data = folder / configuration_dir
-    return (folder / "nnUNetPlans.json").is_file() and data.is_dir() and len(list(data.glob("*.pkl"))) == num_training
+def preprocessed_complete(folder: Path, num_training: int, plans: str = DEFAULT_PLANS) -> bool:
+    """Whether ``plans`` and their 3d_fullres data of every training case are in the preprocessed ``folder``."""
+    data = folder / f"{plans}_3d_fullres"
+    return (folder / f"{plans}.json").is_file() and data.is_dir() and len(list(data.glob("*.pkl"))) == num_training
 
 
 def convert_clicks(env: dict, cohort: Path, dataset_id: int, name: str, classes: list[str], num_processes: int,
@@ -92,42 +98,45 @@ def convert_clicks(env: dict, cohort: Path, dataset_id: int, name: str, classes:
 
 
 def plan_and_preprocess(env: dict, dataset_id: int, raw: Path, num_processes: int, configuration: str,
-                        max_features: int, prefix: str = "run") -> None:
-    """nnU-Net's planning and 3d_fullres preprocessing (skipped when complete) and, for ``3d_small``, the small CPU
-    configuration with ``max_features`` at the widest stage (``paseg_add_small_plans``)."""
+                        max_features: int, prefix: str = "run", planner: str = "ExperimentPlanner") -> None:
+    """nnU-Net's planning (``planner``, e.g. nnUNetPlannerResEncM) and 3d_fullres preprocessing (skipped when
+    complete) and, for ``3d_small``, the small CPU configuration with ``max_features`` at the widest stage
+    (``paseg_add_small_plans``) in the planner's plans."""
+    plans = PLANS_OF_PLANNER[planner]
     num_training = len(list((raw / "labelsTr").glob("*")))
-    if not preprocessed_complete(Path(env["nnUNet_preprocessed"]) / raw.name, num_training):
-        run(env, "nnUNetv2_plan_and_preprocess", "-d", dataset_id, "-c", "3d_fullres", "-np", min(2, num_processes),
-            "--verify_dataset_integrity", prefix=prefix)
+    if not preprocessed_complete(Path(env["nnUNet_preprocessed"]) / raw.name, num_training, plans):
+        run(env, "nnUNetv2_plan_and_preprocess", "-d", dataset_id, "-pl", planner, "-c", "3d_fullres", "-np",
+            min(2, num_processes), "--verify_dataset_integrity", prefix=prefix)
     if configuration == "3d_small":
-        run(env, "paseg_add_small_plans", "-d", dataset_id, "--max_features", max_features, prefix=prefix)
+        run(env, "paseg_add_small_plans", "-d", dataset_id, "-p", plans, "--max_features", max_features,
+            prefix=prefix)
 
 
-def fold_dir(env: dict, dataset: str, trainer: str, configuration: str) -> Path:
+def fold_dir(env: dict, dataset: str, trainer: str, configuration: str, plans: str = DEFAULT_PLANS) -> Path:
     """nnU-Net's output folder of a fold-``all`` training."""
-    return Path(env["nnUNet_results"]) / dataset / f"{trainer}__nnUNetPlans__{configuration}" / "fold_all"
+    return Path(env["nnUNet_results"]) / dataset / f"{trainer}__{plans}__{configuration}" / "fold_all"
 
 
 def train(env: dict, dataset: str, trainer: str, configuration: str, device: str, log_file: Path | None = None,
-          prefix: str = "run") -> bool:
+          prefix: str = "run", plans: str = DEFAULT_PLANS) -> bool:
     """Train ``trainer`` on all cases of ``dataset`` (fold ``all``), continuing an interrupted run (``--c``); nothing
     when it has finished. Returns whether it continued an interrupted run."""
-    folder = fold_dir(env, dataset, trainer, configuration)
+    folder = fold_dir(env, dataset, trainer, configuration, plans)
     if (folder / "checkpoint_final.pth").is_file():
         log(prefix, f"{trainer} on {dataset}: already trained")
         return False
     resume = (folder / "checkpoint_latest.pth").is_file()
-    run(env, "nnUNetv2_train", dataset, configuration, "all", "-tr", trainer, "-device", device,
+    run(env, "nnUNetv2_train", dataset, configuration, "all", "-tr", trainer, "-p", plans, "-device", device,
         *(["--c"] if resume else []), log_file=log_file, prefix=prefix)
     return resume
 
 
 def predict(env: dict, images: Path, output: Path, dataset: str, trainer: str, configuration: str, device: str,
-            log_file: Path | None = None, prefix: str = "run") -> None:
+            log_file: Path | None = None, prefix: str = "run", plans: str = DEFAULT_PLANS) -> None:
     """Predict every ``*_0000`` image of ``images`` into ``output`` with the fold-``all`` model (resumable)."""
     expected = {p.name.replace("_0000.nii.gz", ".nii.gz") for p in images.glob("*_0000.nii.gz")}
     if output.is_dir() and expected <= {p.name for p in output.glob("*.nii.gz")}:
         return
     run(env, "nnUNetv2_predict", "-i", images, "-o", output, "-d", dataset, "-c", configuration, "-f", "all",
-        "-tr", trainer, "-device", device, "-npp", 1, "-nps", 1, "--continue_prediction", log_file=log_file,
-        prefix=prefix)
+        "-tr", trainer, "-p", plans, "-device", device, "-npp", 1, "-nps", 1, "--continue_prediction",
+        log_file=log_file, prefix=prefix)

@@ -111,7 +111,8 @@ def test_a_run_record_keeps_the_commit_and_day_of_its_training(tmp_path, stored)
         folder.mkdir(parents=True)
         sitk.WriteImage(sitk.GetImageFromArray(label), str(folder / "case0.nii.gz"))
     args = SimpleNamespace(target="ventricles", configuration="3d_small", max_features=64, epochs=2, iterations=5,
-                           device="cpu", n_train=24, n_test=12, pseudo_labels="geodesic", commit="fff0000+changes")
+                           device="cpu", n_train=24, n_test=12, pseudo_labels="geodesic", plans="nnUNetPlans",
+                           commit="fff0000+changes")
     method = accuracy.Method("nnUNetTrainerPASeg", "PASeg", "clicks")
 
     record = accuracy.run_record(0, method, raw, tmp_path / "pred", args, env, ["structure"])
@@ -134,7 +135,8 @@ def _record(seed: int, trainer: str, finished: int, dice_value: float, **setting
 def _report_args(results, **overrides) -> SimpleNamespace:
     return SimpleNamespace(**{"target": "ventricles", "n_train": 24, "n_test": 12, "epochs": 24, "iterations": 50,
                               "configuration": "3d_small", "max_features": 64, "device": "cpu",
-                              "pseudo_labels": "geodesic", "seeds": [0, 1], "results": results, "commit": "fff0000",
+                              "pseudo_labels": "geodesic", "plans": "nnUNetPlans", "seeds": [0, 1], "results": results,
+                              "commit": "fff0000",
                               "gpu_name": None, **overrides})
 
 
