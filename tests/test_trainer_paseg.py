@@ -28,6 +28,14 @@ def test_ramp_starts_the_epoch_after_the_pseudo_dice_first_reaches_the_threshold
     assert ramp_start_epoch([], None) == 0 and ramp_start_epoch([0.9], None) == 0
 
 
+def test_a_ramp_deadline_starts_the_regularisers_whatever_the_pseudo_dice():
+    never = [0.0, 0.1, 0.2, 0.1, 0.3]
+    assert ramp_start_epoch(never[:2], 0.5, latest=3) is None  # before the deadline: still waiting
+    assert ramp_start_epoch(never[:3], 0.5, latest=3) == 3 and ramp_start_epoch(never, 0.5, latest=3) == 3
+    assert ramp_start_epoch([0.0, 0.6, 0.1], 0.5, latest=3) == 2  # reached earlier: the earlier start holds
+    assert ramp_start_epoch(never, None, latest=3) == 0
+
+
 def test_crf_grid_resamples_only_axes_finer_than_the_threshold():
     assert crf_grid_scales((1.5, 0.45, 0.45), 1.0) == pytest.approx((1.0, 0.45, 0.45))
     assert crf_grid_scales((2.0, 2.0, 2.0), 1.0) == (1.0, 1.0, 1.0)

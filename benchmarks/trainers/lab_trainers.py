@@ -157,6 +157,13 @@ class nnUNetTrainerPASeg_vmVoxels3(nnUNetTrainerPASeg_vmVoxels):
     w_vm = 3.0
 
 
+class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
+    """The regularisers start when the pseudo-Dice reaches 0.5 or after a quarter of the epochs, whichever comes
+    first: a schedule that cannot leave the method off (deep grey seed 1 never reached 0.5)."""
+
+    ramp_start_latest_fraction = 0.25
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -200,7 +207,8 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_mmCRF3, nnUNetTrainerPASeg_mmCRF_sigmaX0p2, nnUNetTrainerPASeg_cleanGuide,
              nnUNetTrainerPASeg_fullResWeights, nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_fullCRF,
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
-             nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3]
+             nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
+             nnUNetTrainerPASeg_rampByQuarter]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

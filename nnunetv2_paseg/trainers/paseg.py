@@ -27,16 +27,20 @@ def sigmoid_rampup(epoch: float, ramp_epochs: float) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
-def ramp_start_epoch(pseudo_dice: Sequence[float], threshold: float | None) -> int | None:
+def ramp_start_epoch(pseudo_dice: Sequence[float], threshold: float | None, latest: int | None = None) -> int | None:
     """First epoch of the regularisers' ramp-up, from the pseudo-Dice of the epochs so far.
 
     0 when ``threshold`` is None (the reference: from the first epoch). Otherwise the epoch after the first one whose
-    pseudo-Dice (NaN counts as not reached) was >= ``threshold``, and None while no epoch has reached it.
+    pseudo-Dice (NaN counts as not reached) was >= ``threshold``, and None while no epoch has reached it; with
+    ``latest``, epoch ``latest`` at the latest, once that many epochs have passed (a ramp that cannot stay off).
     """
     if threshold is None:
         return 0
     reached = next((epoch for epoch, dice in enumerate(pseudo_dice) if dice >= threshold), None)
-    return None if reached is None else reached + 1
+    start = None if reached is None else reached + 1
+    if latest is not None and len(pseudo_dice) >= latest:
+        start = latest if start is None else min(start, latest)
+    return start
 
 
 def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[float, ...]:
@@ -79,6 +83,8 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
         ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
+        ramp_start_latest_fraction: with ramp_start_dice, the ramp starts after this share of ``num_epochs`` at the
+            latest, whatever the pseudo-Dice (default None: no deadline).
         crf_grid_mm: the CRF sees a copy of p and g on which axes finer than this many mm are resampled to about it
             (``crf_grid_scales``, area interpolation; default 1.0); None: the full-size patch.
         crf_radius, crf_sigma_intensity: window radius (voxels of the CRF's grid) and sigma_x (reference: 5, 0.1).
@@ -93,6 +99,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     vm_normalise = "class"
     ramp_fraction = 0.1
     ramp_start_dice: float | None = 0.5
+    ramp_start_latest_fraction: float | None = None
     # The kernel in mm on a grid of about 1 mm (a deviation: the reference's 6 voxels were 5-6 mm on its vestibular
     # schwannoma grid); chosen on validation cohorts over the first release's 6 voxels on an in-plane-halved copy
     # (+0.036 Dice, docs/experiments.md).
@@ -158,8 +165,10 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         """
         if not self.loss.regularisers:
             return 0.0
+        latest = None if self.ramp_start_latest_fraction is None else \
+            round(self.ramp_start_latest_fraction * self.num_epochs)
         start = ramp_start_epoch(list(self.logger.get_value("mean_fg_dice", step=None))[:epoch],
-                                 self.ramp_start_dice)
+                                 self.ramp_start_dice, latest)
         return 0.0 if start is None else sigmoid_rampup(epoch - start, self.ramp_fraction * self.num_epochs)
 
     def _num_image_channels(self) -> int:
