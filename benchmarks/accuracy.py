@@ -273,13 +273,18 @@ def run_record(seed: int, method: Method, raw: Path, pred_dir: Path, args, env: 
 def append_record(record: dict, runs_file: Path) -> None:
     """Append ``record`` to the JSON-lines file unless a line of the same run (fold folder and finish time) is there."""
     runs_file.parent.mkdir(parents=True, exist_ok=True)
-    known = {json.loads(line)["run"] for line in runs_file.read_text().splitlines() if line.strip()} \
-        if runs_file.is_file() else set()
-    if record["run"] not in known:
+    if record["run"] not in {known["run"] for known in _read_jsonl(runs_file)}:
         with open(runs_file, "a") as out:
             out.write(json.dumps(record) + "\n")
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file ([] when there is none)."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+QUALITY_METRICS = ("fg_precision", "fg_recall", "bg_precision", "labelled_share")
 # Runs recorded before these keys were stored had these settings.
 _RECORD_DEFAULTS = {"n_train": 24, "n_test": 12, "pseudo_labels": "geodesic", "plans": harness.DEFAULT_PLANS}
 
@@ -297,8 +302,7 @@ def recorded_runs(runs_file: Path, args) -> dict[tuple[int, str], dict]:
               "max_features": args.max_features if args.configuration == "3d_small" else None,
               "device": args.device, "pseudo_labels": args.pseudo_labels, "plans": args.plans}
     latest: dict[tuple[int, str], dict] = {}
-    lines = runs_file.read_text().splitlines() if runs_file.is_file() else []
-    for record in (json.loads(line) for line in lines if line.strip()):
+    for record in _read_jsonl(runs_file):
         key = (record["seed"], record["trainer"])
         if record["seed"] in args.seeds and _matches(record, wanted) and (
                 key not in latest or _finished(record) > _finished(latest[key])):
@@ -313,15 +317,14 @@ def _finished(record: dict) -> int:
 def record_pseudo_labels(raws_per_seed: dict[int, dict[str, Path]], args, quality_file: Path) -> None:
     """Append each seed's pseudo-label quality (``paseg_convert``'s report on the training cases) to the JSON-lines
     ``quality_file`` unless a line for that seed and setting is there."""
-    lines = quality_file.read_text().splitlines() if quality_file.is_file() else []
-    known = [json.loads(line) for line in lines if line.strip()]
+    known = _read_jsonl(quality_file)
     for seed, raws in raws_per_seed.items():
         report_file = raws["clicks"] / "pseudo_label_quality.json"
         entry = {"target": args.target, "seed": seed, "n_train": args.n_train, "pseudo_labels": args.pseudo_labels}
         if not report_file.is_file() or any(_matches(k, entry) for k in known):
             continue
         summary = json.loads(report_file.read_text())["summary"]
-        entry.update({m: summary[m]["mean"] for m in ("fg_precision", "fg_recall", "bg_precision", "labelled_share")})
+        entry.update({m: summary[m]["mean"] for m in QUALITY_METRICS})
         quality_file.parent.mkdir(parents=True, exist_ok=True)
         with open(quality_file, "a") as out:
             out.write(json.dumps(entry) + "\n")
@@ -330,14 +333,9 @@ def record_pseudo_labels(raws_per_seed: dict[int, dict[str, Path]], args, qualit
 def recorded_pseudo_labels(quality_file: Path, args) -> dict[str, list[float]]:
     """{metric: [value per seed]} of the recorded pseudo-label quality of ``args.seeds`` at this setting."""
     wanted = {"target": args.target, "n_train": args.n_train, "pseudo_labels": args.pseudo_labels}
-    lines = quality_file.read_text().splitlines() if quality_file.is_file() else []
-    per_seed = {e["seed"]: e for e in (json.loads(line) for line in lines if line.strip())
-                if e["seed"] in args.seeds and _matches(e, wanted)}
-    quality: dict[str, list[float]] = {}
-    for seed in sorted(per_seed):
-        for metric in ("fg_precision", "fg_recall", "bg_precision", "labelled_share"):
-            quality.setdefault(metric, []).append(per_seed[seed][metric])
-    return quality
+    per_seed = {e["seed"]: e for e in _read_jsonl(quality_file) if e["seed"] in args.seeds and _matches(e, wanted)}
+    return {metric: [per_seed[seed][metric] for seed in sorted(per_seed)] for metric in QUALITY_METRICS} \
+        if per_seed else {}
 
 
 # ----------------------------------------------------------------------------------------------- report
