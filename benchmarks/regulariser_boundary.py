@@ -15,7 +15,9 @@ intensity of the core / of the layer 2-3 voxels outside the label, the masks
 labels' own level is the ``a`` of the mask nearest to the label (highest Dice; 0.5 is the 50% partial-volume level).
 For each trainer the level of the lowest CRF energy, of the lowest VM energy and of the lowest w_crf CRF + w_vm VM
 (its weights) are given as mean ± std over the images: in the band, where the pseudo-labels say nothing, these
-energies alone decide the boundary. The whole image is one patch (the benchmark's 3d_small patch covers it).
+energies alone decide the boundary. The whole image is one patch (the benchmark's 3d_small patch covers it). A
+trainer whose VM sums over the unlabelled voxels only (``vm_region = "unlabelled"``) gets its mask from the same
+seed's pseudo-labels (the clicks dataset ``Dataset{BASE + 2 SEED}_*``, preprocessed alike).
 """
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ def level_masks(label: np.ndarray, image: np.ndarray) -> list[np.ndarray]:
 
 
 def regularisers(trainer: str, spacing: tuple[float, ...]):
-    """(w_crf, CRF energy of (probs, image), w_vm, VM loss) with ``trainer``'s settings on this spacing."""
+    """(w_crf, CRF settings, CRF energy of (probs, image), w_vm, VM loss, VM on the unlabelled voxels only) with
+    ``trainer``'s settings on this spacing; trainers with equal CRF settings share the CRF's energies."""
     cls = lab_trainer(trainer)
     if cls is None:
         raise SystemExit(f"regulariser_boundary: no trainer {trainer!r} in nnunetv2_paseg.trainers or the lab")
@@ -63,11 +66,15 @@ def regularisers(trainer: str, spacing: tuple[float, ...]):
             probs, image = F.interpolate(probs, size=size, mode="area"), F.interpolate(image, size=size, mode="area")
         return crf(probs, image).item()
 
-    return cls.w_crf, crf_energy, cls.w_vm, VarianceMinimizationLoss(normalise=getattr(cls, "vm_normalise", "class"))
+    settings = (cls.crf_radius, cls.crf_sigma_xy_mm, cls.crf_sigma_intensity, scales)
+    return (cls.w_crf, settings, crf_energy, cls.w_vm, VarianceMinimizationLoss(normalise=cls.vm_normalise),
+            cls.vm_region == "unlabelled")
 
 
-def measure(folder: Path, spacing: tuple[float, ...], trainers: list[str], target_class: int = 1) -> dict:
-    """{"labels": levels, trainer: {"crf": levels, "vm": levels, "total": levels}}, one level per image."""
+def measure(folder: Path, spacing: tuple[float, ...], trainers: list[str], target_class: int = 1,
+            clicks_folder: Path | None = None) -> dict:
+    """{"labels": levels, trainer: {"crf": levels, "vm": levels, "total": levels}}, one level per image;
+    ``clicks_folder``: the preprocessed pseudo-labels of the same images, for trainers whose VM needs them."""
     import blosc2
 
     terms = {t: regularisers(t, spacing) for t in trainers}
@@ -79,9 +86,17 @@ def measure(folder: Path, spacing: tuple[float, ...], trainers: list[str], targe
         levels["labels"].append(LEVELS[np.argmax([2 * (m & label).sum() / (m.sum() + label.sum()) for m in masks])])
         guide = torch.from_numpy(image)[None, None]
         probs = [torch.from_numpy(np.stack([~m, m]).astype(np.float64))[None] for m in masks]
-        for trainer, (w_crf, crf_energy, w_vm, vm) in terms.items():
-            crf = np.array([crf_energy(p, guide) for p in probs])
-            var = np.array([vm(p, guide).item() for p in probs])
+        crf_energies: dict = {}
+        for trainer, (w_crf, settings, crf_energy, w_vm, vm, unlabelled) in terms.items():
+            if settings not in crf_energies:
+                crf_energies[settings] = np.array([crf_energy(p, guide) for p in probs])
+            crf = crf_energies[settings]
+            mask = None
+            if unlabelled:
+                if clicks_folder is None:
+                    raise SystemExit(f"regulariser_boundary: {trainer} needs the pseudo-labels (clicks dataset)")
+                mask = torch.from_numpy(np.asarray(blosc2.open(str(clicks_folder / seg_file.name))[:]) != 0)[None]
+            var = np.array([vm(p, guide, mask).item() for p in probs])
             for key, energy in (("crf", crf), ("vm", var), ("total", w_crf * crf + w_vm * var)):
                 levels[trainer][key].append(LEVELS[np.argmin(energy)])
     return levels
@@ -101,7 +116,9 @@ def main() -> None:
         raise SystemExit(f"regulariser_boundary: no full-label dataset of seed {args.seed} under {args.work}")
     import json
     spacing = tuple(json.loads((dataset / "nnUNetPlans.json").read_text())["configurations"]["3d_fullres"]["spacing"])
-    levels = measure(dataset / "nnUNetPlans_3d_fullres", spacing, args.trainers)
+    clicks = next((args.work / "nnUNet_preprocessed").glob(f"Dataset{args.base_id + 2 * args.seed:03d}_*"), None)
+    levels = measure(dataset / "nnUNetPlans_3d_fullres", spacing, args.trainers,
+                     clicks_folder=clicks / "nnUNetPlans_3d_fullres" if clicks else None)
 
     def fmt(values: list[float]) -> str:
         return f"{np.mean(values):.2f} ± {np.std(values):.2f}"

@@ -195,6 +195,43 @@ def test_variance_normalisation_decides_where_a_small_dark_object_ends(normalise
     assert (energy(with_shell) < energy(core)) == shell_joins
 
 
+def test_variance_mask_restricts_every_sum_by_hand():
+    # Voxels 1-4 as in test_variance_normalised_by_voxels_by_hand, plus a far voxel at 9 called class 1, outside the
+    # mask: it moves neither class 1's mean (2) nor its squared deviations (1 + 1); D stays V = 5.
+    image = torch.tensor([0.0, 1.0, 3.0, 5.0, 9.0], dtype=torch.float64).view(1, 1, 1, 1, 5)
+    probs = torch.tensor([[1, 0, 0, 1, 0], [0, 1, 1, 0, 1]], dtype=torch.float64).view(1, 2, 1, 1, 5)
+    mask = torch.tensor([True, True, True, True, False]).view(1, 1, 1, 1, 5)
+    loss = VarianceMinimizationLoss(normalise="voxels")
+    assert float(loss(probs, image, mask)) == pytest.approx(2.0 / 5, rel=1e-5)
+    # Without the mask the far voxel counts: class 1 holds 1, 3, 9 (mean 13/3).
+    assert float(loss(probs, image)) == pytest.approx(sum((v - 13 / 3) ** 2 for v in (1, 3, 9)) / 5, rel=1e-5)
+    assert float(loss(probs, image, torch.ones_like(mask))) == pytest.approx(float(loss(probs, image)))
+    with pytest.raises(ValueError, match="mask must be a bool tensor of shape"):
+        loss(probs, image, mask.float())
+    with pytest.raises(ValueError, match="mask must be a bool tensor of shape"):
+        loss(probs, image, mask[..., :4])
+
+
+def test_variance_mask_keeps_a_far_dark_region_out_of_the_object():
+    """A dark object in a box (the mask) and, outside the box, a second dark region: unmasked, labelling the far
+    region as object lowers the energy (a false positive far from the object); masked, it changes nothing."""
+    image = torch.ones(1, 1, 12, 12, 12, dtype=torch.float64)
+    image[..., 2:5, 2:5, 2:5] = 0.0  # the object
+    image[..., 8:11, 8:11, 8:11] = 0.0  # far dark voxels (e.g. sulcal CSF)
+    image[..., 0, 0, 0] = -1.0
+    box = torch.zeros_like(image, dtype=torch.bool)
+    box[..., :7, :7, :7] = True
+    obj = (image == 0.0) & box
+    both = image == 0.0
+    loss = VarianceMinimizationLoss(normalise="voxels")
+
+    def energy(mask: torch.Tensor, region: torch.Tensor | None) -> float:
+        return float(loss(torch.cat([~mask, mask], 1).to(torch.float64), image, region))
+
+    assert energy(both, None) < energy(obj, None)
+    assert energy(both, box) == pytest.approx(energy(obj, box))
+
+
 def test_variance_gradcheck():
     probs, image = random_inputs(2, 3, 2, (3, 2, 4), image_scale=1.0)
     assert torch.autograd.gradcheck(lambda p: VarianceMinimizationLoss()(p, image), (probs,))

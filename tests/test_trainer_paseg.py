@@ -11,6 +11,7 @@ import pytest
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
+from nnunetv2_paseg.losses import VarianceMinimizationLoss
 from nnunetv2_paseg.trainers.paseg import crf_grid_scales, ramp_start_epoch, sigmoid_rampup
 from nnunetv2_paseg.trainers.progress_logger import mean_over_ranks
 from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli, started_trainer
@@ -169,6 +170,27 @@ def test_train_steps_are_nnunets_and_log_each_component_and_the_ramp():
     trainer.network.eval()
     trainer.network(next(trainer.dataloader_train)["data"])
     assert trainer.loss.guide is None
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_vm_on_the_unlabelled_voxels_gets_its_mask_from_the_target():
+    trainer = started_trainer("nnUNetTrainerPASeg_vmUnlabelledtest")
+    batch = next(trainer.dataloader_train)
+    data, target = batch["data"], batch["target"]
+    assert (target[0] == 0).any() and (target[0] != 0).any()
+    output = trainer.network(data)
+    probs = torch.softmax(output[0].float(), 1)
+    vm = _regularisers(trainer)["vm"]
+    assert vm.needs_labels and vm.weight == 3.0
+    masked = VarianceMinimizationLoss(normalise="voxels")(probs, data, target[0] != 0).item()
+    assert vm.loss(probs, data, target[0]).item() == pytest.approx(masked, rel=1e-6)
+    assert masked != pytest.approx(VarianceMinimizationLoss(normalise="voxels")(probs, data).item(), rel=1e-3)
+    trainer.loss.parts.clear()
+    trainer.loss.weight, trainer.loss.guide = 1.0, data
+    total = trainer.loss(output, target)
+    parts = trainer.loss.parts[0]
+    assert parts["vm"].item() == pytest.approx(masked, rel=1e-5)
+    assert total.item() == pytest.approx((parts["partial"] + parts["crf"] + 3.0 * parts["vm"]).item(), rel=1e-5)
 
 
 @pytest.mark.usefixtures("pipeline_env")

@@ -157,6 +157,20 @@ class nnUNetTrainerPASeg_vmVoxels3(nnUNetTrainerPASeg_vmVoxels):
     w_vm = 3.0
 
 
+class nnUNetTrainerPASeg_vmUnlabelled3(nnUNetTrainerPASeg_vmVoxels3):
+    """nnUNetTrainerPASeg_vmVoxels3 on the voxels the pseudo-labels do not call background (the objects' boxes):
+    the midpoint between the object's and its local surround's means, without vmVoxels3's false positives far from
+    the object (every dark voxel of the patch)."""
+
+    vm_region = "unlabelled"
+
+
+class nnUNetTrainerPASeg_vmUnlabelled10(nnUNetTrainerPASeg_vmUnlabelled3):
+    """nnUNetTrainerPASeg_vmUnlabelled3 at weight 10 (its energy's level 0.45 against 0.43 at weight 3)."""
+
+    w_vm = 10.0
+
+
 class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
     """The regularisers start when the pseudo-Dice reaches 0.5 or after a quarter of the epochs, whichever comes
     first: a schedule that cannot leave the method off (deep grey seed 1 never reached 0.5)."""
@@ -208,7 +222,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_fullResWeights, nnUNetTrainerPASeg_allChanges, nnUNetTrainerPASeg_fullCRF,
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
-             nnUNetTrainerPASeg_rampByQuarter]
+             nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_rampByQuarter]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

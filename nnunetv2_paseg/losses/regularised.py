@@ -13,12 +13,14 @@ class Regulariser:
     """One regularisation term: ``weight * loss(probs, guide)``, logged under ``name``.
 
     ``loss`` takes the softmax of the full-resolution output (N, C, X, Y, Z) and the guide image (N, 1, X, Y, Z) and
-    returns a scalar.
+    returns a scalar; with ``needs_labels`` also, third, the full-resolution target (N, 1, X, Y, Z): nnU-Net's
+    labels with its ``ignore`` value, e.g. to restrict the term to the voxels they leave unlabelled.
     """
 
     name: str
     weight: float
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    loss: Callable[..., torch.Tensor]
+    needs_labels: bool = False
 
 
 class RegularisedLoss(nn.Module):
@@ -81,7 +83,9 @@ class RegularisedLoss(nn.Module):
             with torch.set_grad_enabled(torch.is_grad_enabled() and self.weight != 0.0):
                 logits = output[0] if isinstance(output, (list, tuple)) else output
                 probs = torch.softmax(logits.float(), 1)
-                values = {term.name: (term.weight, term.loss(probs, guide)) for term in self.regularisers}
+                labels = target[0] if isinstance(target, (list, tuple)) else target
+                values = {term.name: (term.weight, term.loss(probs, guide, labels) if term.needs_labels
+                                      else term.loss(probs, guide)) for term in self.regularisers}
             for name, (weight, value) in values.items():
                 total = total + self.weight * weight * value
                 parts[name] = value.detach()

@@ -31,7 +31,11 @@ class VarianceMinimizationLoss(nn.Module):
     to its darkest voxels (measured: ``benchmarks/regulariser_boundary.py``).
 
     The background mask drops the voxels at the sample's minimum intensity in that channel (the zero-intensity
-    surround after z-scoring), separately for each channel. The image is a fixed guide: no gradient flows into it.
+    surround after z-scoring), separately for each channel. An optional ``mask`` restricts every sum (the means
+    included) to its voxels, e.g. the voxels that the partial labels leave unlabelled or call foreground (PA-Seg's
+    object boxes): the classes' means are then the object's and its local surround's, and the energy says nothing
+    about voxels far from the objects (where an unmasked VM labels every voxel of the object's intensity). D stays
+    as above (V: the whole sample's voxel count), so a weight means the same with and without a mask. The image is a fixed guide: no gradient flows into it.
     Computed in float32 (float64 if an input is float64), also under autocast.
 
     Args:
@@ -41,6 +45,7 @@ class VarianceMinimizationLoss(nn.Module):
     Shapes:
         probs: (N, C, X, Y, Z) softmax probabilities in [0, 1], class 0 = background.
         image: (N, K, X, Y, Z) the image the probabilities were predicted from (any K >= 1).
+        mask: optional (N, 1, X, Y, Z) bool, the voxels that count (default: all).
         output: scalar >= 0.
 
     Example:
@@ -48,6 +53,9 @@ class VarianceMinimizationLoss(nn.Module):
         >>> probs = torch.softmax(torch.randn(2, 3, 8, 8, 6), 1)
         >>> value = VarianceMinimizationLoss(normalise="voxels")(probs, torch.randn(2, 1, 8, 8, 6))
         >>> bool(value >= 0)
+        True
+        >>> inside = torch.zeros(2, 1, 8, 8, 6, dtype=torch.bool); inside[..., 2:6, 2:6, :] = True
+        >>> bool(VarianceMinimizationLoss(normalise="voxels")(probs, torch.randn(2, 1, 8, 8, 6), inside) >= 0)
         True
     """
 
@@ -63,14 +71,21 @@ class VarianceMinimizationLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"eps={self.eps}, normalise={self.normalise!r}"
 
-    def forward(self, probs: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, probs: torch.Tensor, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         check_probs_and_image(probs, image, type(self).__name__)
+        if mask is not None and (not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool
+                                 or mask.shape != (probs.shape[0], 1, *probs.shape[2:])):
+            raise ValueError(f"{type(self).__name__}: mask must be a bool tensor of shape "
+                             f"{(probs.shape[0], 1, *probs.shape[2:])}, got "
+                             f"{getattr(mask, 'dtype', type(mask).__name__)} {tuple(getattr(mask, 'shape', ()))}")
         dtype = torch.float64 if torch.float64 in (probs.dtype, image.dtype) else torch.float32
         with torch.autocast(device_type=probs.device.type, enabled=False):
             p = probs.to(dtype).flatten(2).unsqueeze(1)  # (N, 1, C, V)
             x = image.detach().to(dtype).flatten(2).unsqueeze(2)  # (N, K, 1, V)
             not_minimum = x > x.amin(dim=3, keepdim=True)
             weights = torch.cat([p[:, :, :1] * not_minimum, p[:, :, 1:].expand(-1, x.shape[1], -1, -1)], dim=2)
+            if mask is not None:
+                weights = weights * mask.to(probs.device).flatten(2).unsqueeze(1)
             mass = weights.sum(3, keepdim=True) + self.eps
             mean = (weights * x).sum(3, keepdim=True) / mass
             divisor = mass if self.normalise == "class" else x.shape[3]

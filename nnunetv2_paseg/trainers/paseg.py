@@ -81,6 +81,8 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     Hyperparameters (class attributes; a variant overrides them in its class body):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
         vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
+        vm_region: the voxels VM sums over: "patch" (the reference: all) or "unlabelled" (those the partial labels
+            do not call background, i.e. the objects' boxes: means of the object and its local surround).
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
         ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
         ramp_start_latest_fraction: with ramp_start_dice, the ramp starts after this share of ``num_epochs`` at the
@@ -97,6 +99,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     w_crf = 1.0
     w_vm = 0.1
     vm_normalise = "class"
+    vm_region = "patch"
     ramp_fraction = 0.1
     ramp_start_dice: float | None = 0.5
     ramp_start_latest_fraction: float | None = None
@@ -131,7 +134,14 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
             crf = self.build_crf_loss()
             terms.append(Regulariser("crf", self.w_crf, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
         if self.w_vm:
-            terms.append(Regulariser("vm", self.w_vm, VarianceMinimizationLoss(normalise=self.vm_normalise)))
+            vm = VarianceMinimizationLoss(normalise=self.vm_normalise)
+            if self.vm_region == "patch":
+                terms.append(Regulariser("vm", self.w_vm, vm))
+            elif self.vm_region == "unlabelled":
+                terms.append(Regulariser("vm", self.w_vm, lambda p, g, y: vm(p, g, y != 0), needs_labels=True))
+            else:
+                raise ValueError(f"{type(self).__name__}: vm_region must be 'patch' or 'unlabelled', got "
+                                 f"{self.vm_region!r}")
         return terms
 
     def build_crf_loss(self) -> MultiViewGatedCRFLoss:

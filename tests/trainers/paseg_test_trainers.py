@@ -45,3 +45,11 @@ class nnUNetTrainerPASeg_compiletest(nnUNetTrainerPASeg):
             super().initialize()
         finally:
             torch.compile = compile_
+
+
+class nnUNetTrainerPASeg_vmUnlabelledtest(nnUNetTrainerPASeg):
+    """Variance minimisation per voxel count on the voxels the pseudo-labels do not call background, weight 3."""
+
+    w_vm = 3.0
+    vm_normalise = "voxels"
+    vm_region = "unlabelled"
