@@ -7,7 +7,8 @@ settings it was trained with, so some are built on an earlier variant rather tha
 
 ``NAME_budget`` (for nnUNetTrainer, every trainer of the package and every screening variant) runs
 ``PASEG_BUDGET_EPOCHS`` epochs (default 24) of ``PASEG_BUDGET_ITERATIONS`` iterations (default 50), with a tenth as
-many validation iterations; on the CPU, ``PASEG_TORCH_THREADS`` sets torch's thread count. The demo and the benchmark
+many validation iterations, and keeps ``checkpoint_latest.pth`` every 4 epochs; on the CPU, ``PASEG_TORCH_THREADS``
+sets torch's thread count. The demo and the benchmark
 train on all cases (fold ``all``) and evaluate on a held-out test set, so the final validation is skipped right after
 training; ``nnUNetv2_train ... --val`` still validates. An SCM budget trainer starts from the checkpoints of the budget
 versions of its stage-1 trainers.
@@ -189,6 +190,9 @@ class _Budget:
         self.num_epochs = int(os.environ.get("PASEG_BUDGET_EPOCHS", "24"))
         self.num_iterations_per_epoch = int(os.environ.get("PASEG_BUDGET_ITERATIONS", "50"))
         self.num_val_iterations_per_epoch = max(1, self.num_iterations_per_epoch // 10)
+        # nnU-Net keeps checkpoint_latest every 50 epochs; a CPU epoch takes minutes, so a run cut short (a session's
+        # end) would lose most of its work: keep one every 4 epochs, which --c (the benchmark's resume) starts from.
+        self.save_every = 4
         self.trained_in_this_run = False
         if self.device.type == "cpu" and os.environ.get("PASEG_TORCH_THREADS"):
             # nnUNetv2_train gives torch one thread per core; beside the data-augmentation workers on a small CPU
