@@ -621,7 +621,7 @@ def main() -> None:
     parser.add_argument("--planner", choices=sorted(harness.PLANS_OF_PLANNER), default="ExperimentPlanner",
                         help="nnU-Net's planner (default ExperimentPlanner: nnUNetPlans, the plain U-Net); e.g. "
                              "nnUNetPlannerResEncM: nnUNetResEncUNetMPlans. Another planner needs its own --work")
-    parser.add_argument("--pseudo_labels", choices=("geodesic", "refined"), default="geodesic",
+    parser.add_argument("--pseudo_labels", choices=("geodesic", "refined", "extremes"), default="geodesic",
                         help="paseg_convert --method of the click datasets (default geodesic; another method needs "
                              "its own --work)")
     parser.add_argument("--report_only", action="store_true",

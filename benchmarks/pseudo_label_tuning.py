@@ -14,6 +14,9 @@ whole image, and summarised with and without jitter, per grid and per structure:
 - ``geodesic`` (``point_tools.geodesic``): background seeds, lambda, threshold;
 - ``refined`` (``point_tools.refine``): lambda and threshold of the geodesic core, then max share, share
   threshold, lambda2, erode, bg share of the growth along the intensity model;
+- ``extremes`` (``point_tools.extremes``): ``refined`` whose core also holds the geodesic paths from the click
+  to the agreeing extreme voxels (one step inward of each background click), at ``--extreme_thresholds`` and
+  ``--agreements``;
 - ``log_odds`` (tried, not kept): the core grown into voxels whose intensity log-odds exceed a bound.
 
     .venv/bin/python -m benchmarks.pseudo_label_tuning -np 2 --two_mm --out benchmarks/results/pseudo_label_methods.md
@@ -37,7 +40,8 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from benchmarks.atlas_cohort import package_dir
-from point_tools import geodesic, refine
+from point_tools import extremes, geodesic, refine
+from point_tools.extremes import extremes_foreground, inward_voxels
 from point_tools.geodesic import box_inputs, combine_objects, geodesic_share, minimum_intensity_mask
 from point_tools.refine import intensity_log_odds, refine_foreground
 from point_tools.quality import pseudo_label_quality
@@ -117,6 +121,9 @@ class Setting(NamedTuple):
     min_log_odds: float = 0.0  # log_odds: intensity log-odds a grown voxel must exceed
     bg_share: float = 0.0  # refined, log_odds: geodesic share above which voxels are the background sample
     erode_overlap: float = 0.0  # refined: erode only objects whose intensity models overlap more than this
+    extreme_threshold: float = 0.0  # extremes: threshold of the share from the paths to the extreme voxels
+    agreement: float = 0.0  # extremes: share of a path's voxels that must look like the object
+    trim: int = 0  # extremes: voxels taken off each path's extreme end
 
 
 CASES: list[Case] = []  # filled before the worker pool forks
@@ -125,12 +132,14 @@ CASES: list[Case] = []  # filled before the worker pool forks
 def object_scores(case: Case, objects, at_minimum: np.ndarray, lamb: float, background_seeds: bool,
                   iterations: int) -> list[tuple]:
     """Per object: (box slices, box crop (C, Z, Y, X) with each channel in [0, 1], geodesic share in the box,
-    background seeds, unit spacing), as the converter computes them."""
+    background seeds, unit spacing, foreground click mask, inward voxels of the background clicks), as the converter
+    computes them."""
     out = []
     for obj in objects:
         inputs = box_inputs(case.image, ~at_minimum, case.spacing, obj, background_seeds)
         score = geodesic_share(inputs, lamb, iterations, torch.device("cpu"))
-        out.append((inputs.box, inputs.crop * len(inputs.crop), score, inputs.bg_seed, inputs.unit_spacing))
+        out.append((inputs.box, inputs.crop * len(inputs.crop), score, inputs.bg_seed, inputs.unit_spacing,
+                    inputs.fg_seed, inward_voxels(obj)))
     return out
 
 
@@ -188,10 +197,18 @@ def group_settings(grid: Sequence[Setting]) -> dict[tuple[bool, float], list[Set
 
 
 def object_foreground(setting: Setting, crop: np.ndarray, score: np.ndarray, seeds: np.ndarray,
-                      unit_spacing: list[float]) -> np.ndarray:
-    """One object's foreground in its box under ``setting`` (for geodesic and refined, the converter's rule)."""
+                      unit_spacing: list[float], fg_seed: np.ndarray, starts: list) -> np.ndarray:
+    """One object's foreground in its box under ``setting`` (for geodesic, refined and extremes, the converter's
+    rule)."""
     if setting.method == "geodesic":
         return score < setting.threshold
+    if setting.method == "extremes":
+        return extremes_foreground(crop, fg_seed, seeds, starts, unit_spacing, lamb=setting.lamb,
+                                   threshold=setting.threshold, extreme_threshold=setting.extreme_threshold,
+                                   agreement=setting.agreement, trim=setting.trim, max_share=setting.max_share,
+                                   share_threshold=setting.share_threshold, growth_lamb=setting.lamb2,
+                                   min_log_odds=setting.min_log_odds, erode=setting.erode,
+                                   erode_overlap=setting.erode_overlap, background_share=setting.bg_share)
     if setting.method == "refined":
         return refine_foreground(crop, score, seeds, unit_spacing, threshold=setting.threshold,
                                  max_share=setting.max_share, share_threshold=setting.share_threshold,
@@ -222,6 +239,12 @@ def build_grid(args: argparse.Namespace) -> list[Setting]:
                  for t in args.thresholds for m in args.max_shares for q in args.share_thresholds
                  for l2 in args.lambdas2 for e in args.erode for r in args.min_log_odds for b in args.bg_shares
                  for o in (args.erode_overlaps if e else [0.0]) if m >= t]
+    if "extremes" in args.methods:
+        grid += [Setting("extremes", True, lamb, t, m, q, l2, e, r, b, o, x, a, tr) for lamb in args.lambdas
+                 for t in args.thresholds for m in args.max_shares for q in args.share_thresholds
+                 for l2 in args.lambdas2 for e in args.erode for r in args.min_log_odds for b in args.bg_shares
+                 for o in (args.erode_overlaps if e else [0.0]) for x in args.extreme_thresholds
+                 for a in args.agreements for tr in args.trims if m >= t]
     if "log_odds" in args.methods:
         grid += [Setting("log_odds", True, lamb, t, m, 0.0, 0.0, e, r, b) for lamb in args.lambdas
                  for t in args.thresholds for m in args.max_shares for e in args.erode for r in args.min_log_odds
@@ -266,11 +289,13 @@ def describe(setting: Setting) -> str:
         return f"geodesic, bg seeds {'yes' if setting.bg else 'no'}, lambda {setting.lamb:g}, t {setting.threshold:g}"
     common = (f"{setting.method}, lambda {setting.lamb:g}, core t {setting.threshold:g}, max share "
               f"{setting.max_share:g}")
-    if setting.method == "refined":
+    if setting.method in ("refined", "extremes"):
         return (f"{common}, q < {setting.share_threshold:g}, lambda2 {setting.lamb2:g}, log-odds > "
                 f"{setting.min_log_odds:g}, erode {setting.erode}"
                 + (f" if overlap > {setting.erode_overlap:g}" if setting.erode else "") + ", "
-                f"bg share {setting.bg_share:g}")
+                f"bg share {setting.bg_share:g}"
+                + (f", extremes t {setting.extreme_threshold:g}, agreement {setting.agreement:g}, trim {setting.trim}"
+                   if setting.method == "extremes" else ""))
     return f"{common}, log-odds > {setting.min_log_odds:g}, erode {setting.erode}, bg share {setting.bg_share:g}"
 
 
@@ -314,7 +339,8 @@ def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command:
         "geodesic: fg = d_fg < t * max d_fg in the box without background seeds, d_fg < t * (d_fg + d_bg) with them. "
         "refined (`point_tools.refine`): the geodesic core (s = d_fg / (d_fg + d_bg) < t) grown into the voxels "
         "with s < max share whose intensity log-odds (core vs s > bg share) exceed the bound, 6-connected to "
-        "the core.  ",
+        "the core. extremes (`point_tools.extremes`): refined, its core also holding the geodesic paths from the "
+        "click to the agreeing extreme voxels (s' from the paths < extremes t).  ",
         "Targets (issue 23): mean fg precision >= 0.97, min >= 0.85, mean fg recall >= 0.35, bg precision >= 0.999, "
         "with and without jitter.", "",
         "| setting | exact: mean prec | min prec | mean recall | min bg prec | jitter: mean prec | min prec "
@@ -354,8 +380,8 @@ def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", choices=("geodesic", "refined", "log_odds"),
-                        default=["geodesic", "refined"])
+    parser.add_argument("--methods", nargs="+", choices=("geodesic", "refined", "extremes", "log_odds"),
+                        default=["geodesic", "refined", "extremes"])
     parser.add_argument("--lambdas", type=float, nargs="+", default=[geodesic.DEFAULT_LAMBDA])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[geodesic.DEFAULT_THRESHOLD],
                         help="geodesic: the threshold; refined, log_odds: the core's")
@@ -374,6 +400,12 @@ def main() -> None:
                         help="refined: erode only objects whose core and surround intensity models overlap more")
     parser.add_argument("--bg_shares", type=float, nargs="+", default=[refine.BACKGROUND_SHARE],
                         help="refined, log_odds: geodesic share above which voxels are the background sample")
+    parser.add_argument("--extreme_thresholds", type=float, nargs="+", default=[extremes.DEFAULT_EXTREME_THRESHOLD],
+                        help="extremes: threshold of the share from the paths to the extreme voxels")
+    parser.add_argument("--agreements", type=float, nargs="+", default=[extremes.DEFAULT_AGREEMENT],
+                        help="extremes: share of a path's voxels whose intensity must look like the object")
+    parser.add_argument("--trims", type=int, nargs="+", default=[extremes.DEFAULT_TRIM],
+                        help="extremes: voxels taken off each path's extreme end")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the jittered click sets")
     parser.add_argument("--jitter_mm", type=float, default=2.0)
     parser.add_argument("--structures", nargs="+", default=list(STRUCTURES), choices=list(STRUCTURES))
@@ -407,7 +439,10 @@ def main() -> None:
                                          refine.DEFAULT_PROBABILITY_LAMBDA, refine.DEFAULT_ERODE,
                                          refine.DEFAULT_MIN_LOG_ODDS, refine.BACKGROUND_SHARE,
                                          refine.DEFAULT_ERODE_OVERLAP)}
-    for method in ("geodesic", "refined"):
+    marked["extremes default"] = marked["refined default"]._replace(
+        method="extremes", extreme_threshold=extremes.DEFAULT_EXTREME_THRESHOLD, agreement=extremes.DEFAULT_AGREEMENT,
+        trim=extremes.DEFAULT_TRIM)
+    for method in ("geodesic", "refined", "extremes"):
         best = choose(summary, method, marked["geodesic default"])
         if best is not None and best not in marked.values():
             marked[f"best {method} on this grid"] = best

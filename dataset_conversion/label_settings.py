@@ -65,10 +65,11 @@ class LabelSettings:
                 check(value)
             except ValueError as e:
                 problems[setting] = str(e)
-        if self.method == "refined" and "threshold" not in problems and self.threshold > DEFAULT_MAX_SHARE:
+        grows_core = self.method in ("refined", "extremes")
+        if grows_core and "threshold" not in problems and self.threshold > DEFAULT_MAX_SHARE:
             # refine grows the core only where the geodesic share is below DEFAULT_MAX_SHARE: a core threshold
             # above it would fail on every case, one by one.
-            problems["threshold"] = (f"with --method refined, at most {DEFAULT_MAX_SHARE} (the share up to which "
+            problems["threshold"] = (f"with --method {self.method}, at most {DEFAULT_MAX_SHARE} (the share up to which "
                                      f"it grows the geodesic core), got {self.threshold}")
         if problems:
             raise SettingError(problems)

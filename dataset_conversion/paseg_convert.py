@@ -2,7 +2,7 @@
 
     paseg_convert -i IMAGES_DIR -a ANNOTATIONS -d 501 -n Tumour [--gt MASKS_DIR]
                   [--images_ts TEST_IMAGES_DIR [--labels_ts TEST_MASKS_DIR]] [-np 4] [--preview]
-                  [--method geodesic|refined]
+                  [--method geodesic|refined|extremes]
 
 IMAGES_DIR holds ``CASE_0000.ext``, ``CASE_0001.ext``, ... (one file per channel, named as in nnU-Net's
 imagesTr; .nii.gz, .nrrd, .mha, ...). ANNOTATIONS is a folder with one click file per case, ``CASE<suffix>``, or

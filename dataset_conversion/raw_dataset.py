@@ -1,4 +1,4 @@
-"""Write an nnU-Net v2 raw dataset of pseudo-labels (``point_tools.pseudo_labels``: geodesic or refined) from
+"""Write an nnU-Net v2 raw dataset of pseudo-labels (``point_tools.pseudo_labels``: geodesic, refined or extremes) from
 click-annotated cases.
 
 The layout-specific builders (``paseg_convert``, ``vs_tcia``, ``brats2019``) only find each case's files;

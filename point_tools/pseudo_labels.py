@@ -4,10 +4,13 @@
   click against the box faces and background clicks; foreground where ``d_fg < threshold * (d_fg + d_bg)``.
 - ``refined`` (``point_tools.refine.refined_pseudo_label``): that geodesic foreground as a core, grown along a
   per-object intensity model learned from the core and the box's surround (all channels).
+- ``extremes`` (``point_tools.extremes.extremes_pseudo_label``): ``refined`` whose core also holds the geodesic paths
+  from the foreground click to the object's extreme voxels (one step inward of each background click) where the
+  image agrees.
 
-Both take the same inputs, make the same checks of the image and clicks (errors name the case) and keep the same
+All take the same inputs, make the same checks of the image and clicks (errors name the case) and keep the same
 guarantees (the clicked voxel is foreground, outside every box is background); ``lamb`` and ``threshold`` mean the
-geodesic weight and the geodesic (core) threshold in both.
+geodesic weight and the geodesic (core) threshold in all.
 """
 from __future__ import annotations
 
@@ -16,12 +19,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from point_tools.clicks import ObjectClicks
+from point_tools.extremes import extremes_pseudo_label
 from point_tools.geodesic import DEFAULT_LAMBDA, DEFAULT_THRESHOLD, geodesic_pseudo_label
 from point_tools.refine import refined_pseudo_label
 
-METHODS: dict[str, Callable[..., np.ndarray]] = {"geodesic": geodesic_pseudo_label, "refined": refined_pseudo_label}
-# The default stays the geodesic method until validation cohorts trained on the refined pseudo-labels are not
-# worse than with the geodesic ones (issue 23; docs/experiments.md).
+METHODS: dict[str, Callable[..., np.ndarray]] = {"geodesic": geodesic_pseudo_label, "refined": refined_pseudo_label,
+                                                  "extremes": extremes_pseudo_label}
+# The default stays the geodesic method until validation cohorts trained on the other methods' pseudo-labels are
+# not worse than with the geodesic ones (issue 23; docs/experiments.md).
 DEFAULT_METHOD = "geodesic"
 
 

@@ -30,14 +30,14 @@ checks as ``point_tools.geodesic.geodesic_pseudo_label``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from point_tools.clicks import ObjectClicks
-from point_tools.geodesic import (DEFAULT_ITERATIONS, DEFAULT_LAMBDA, box_inputs, check_label_inputs,
+from point_tools.geodesic import (DEFAULT_ITERATIONS, DEFAULT_LAMBDA, BoxInputs, box_inputs, check_label_inputs,
                                   geodesic_distance, geodesic_share, given_device, label_objects,
                                   minimum_rule_background)
 
@@ -187,16 +187,29 @@ def refined_pseudo_label(image: np.ndarray, spacing: Sequence[float], objects: S
     background seeds), ``threshold`` being the core's threshold. All channels count, in the distances and in
     the intensity model. device: "cpu", "cuda", ...; default CUDA when available.
     """
+    def foreground(inputs: BoxInputs, obj: ObjectClicks, torch_device: torch.device) -> np.ndarray:
+        score = geodesic_share(inputs, lamb, iterations, torch_device)
+        return refine_foreground(box_crop(inputs), score, inputs.bg_seed, inputs.unit_spacing, threshold=threshold,
+                                 iterations=iterations, device=torch_device)
+
+    return label_by_object(image, spacing, objects, num_classes, device, source, foreground)
+
+
+def box_crop(inputs: BoxInputs) -> np.ndarray:
+    """The box's crop (C, Z, Y, X) with each channel in [0, 1], as the intensity model wants it
+    (``normalise_box`` divides each channel by C, for the distances)."""
+    return inputs.crop * len(inputs.crop)
+
+
+def label_by_object(image: np.ndarray, spacing: Sequence[float], objects: Sequence[ObjectClicks], num_classes: int,
+                    device: str | None, source: str,
+                    foreground: Callable[[BoxInputs, ObjectClicks, torch.device], np.ndarray]) -> np.ndarray:
+    """Pseudo-label (Z, Y, X) uint8 with the geodesic method's checks and rules (``check_label_inputs``,
+    ``minimum_rule_background``, ``label_objects``), the foreground inside each object's box being
+    ``foreground(box inputs with background seeds, object, torch device)``."""
     image = check_label_inputs(image, spacing, objects, num_classes, source)
     background = minimum_rule_background(image, objects)
     torch_device = given_device(device)
-    foregrounds = []
-    for obj in objects:
-        inputs = box_inputs(image, ~background, spacing, obj, background_seeds=True)
-        score = geodesic_share(inputs, lamb, iterations, torch_device)
-        # normalise_box divides each channel by C (for the distances); the histograms want each channel in [0, 1]
-        crop = inputs.crop * len(inputs.crop)
-        foreground = refine_foreground(crop, score, inputs.bg_seed, inputs.unit_spacing, threshold=threshold,
-                                       iterations=iterations, device=torch_device)
-        foregrounds.append((inputs.box, foreground, obj.label))
+    foregrounds = [(inputs.box, foreground(inputs, obj, torch_device), obj.label) for obj in objects
+                   for inputs in [box_inputs(image, ~background, spacing, obj, background_seeds=True)]]
     return label_objects(image.shape[1:], foregrounds, background, objects, num_classes)

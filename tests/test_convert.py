@@ -110,16 +110,17 @@ def test_formats(nnunet_env, tmp_path, ending, fmt, direction):
     assert report["summary"]["fg_precision"]["mean"] == 1.0 and report["summary"]["fg_precision"]["n"] == 2
 
 
-def test_refined_method(nnunet_env, tmp_path, capsys):
-    """--method refined through the CLI, with 2 channels and 2 workers: a valid dataset that records its method,
-    and at least the geodesic method's foreground (the same core, grown) at full precision on clean shapes."""
+@pytest.mark.parametrize("method, dataset_id", [("refined", 31), ("extremes", 34)])
+def test_intensity_methods(nnunet_env, tmp_path, capsys, method, dataset_id):
+    """--method refined or extremes through the CLI, with 2 channels and 2 workers: a valid dataset that records its
+    method, and at least the geodesic method's foreground (the same core, grown) at full precision on clean shapes."""
     dirs = write_inputs(tmp_path / "in", channels=2, n=3)
-    main(["-i", str(dirs["images"]), "-a", str(dirs["clicks"]), "-d", "31", "-n", "Refined", "--gt", str(dirs["gt"]),
-          "--method", "refined", "-np", "2", "--device", "cpu"])
+    main(["-i", str(dirs["images"]), "-a", str(dirs["clicks"]), "-d", str(dataset_id), "-n", method.capitalize(),
+          "--gt", str(dirs["gt"]), "--method", method, "-np", "2", "--device", "cpu"])
     geodesic = convert_dataset(dirs["images"], dirs["clicks"], 32, "Geodesic", gt_dir=dirs["gt"], method="geodesic")
-    out = nnunet_env["nnUNet_raw"] / "Dataset031_Refined"
+    out = nnunet_env["nnUNet_raw"] / f"Dataset{dataset_id:03d}_{method.capitalize()}"
     meta = json.loads((out / "dataset.json").read_text())
-    assert meta["pseudo_labels"]["method"].startswith("refined")
+    assert meta["pseudo_labels"]["method"].startswith(method)
     assert json.loads((geodesic / "dataset.json").read_text())["pseudo_labels"]["method"].startswith("geodesic")
     for case in ("case0", "case1", "case2"):
         _, pseudo = read(out / "labelsTr" / f"{case}.nii.gz")
