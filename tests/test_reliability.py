@@ -52,7 +52,7 @@ def dead_pid() -> int:
 
 @pytest.mark.parametrize("option, message", [
     (["--method", "grabcut"], "argument --method: unknown pseudo-label method 'grabcut'; choose one of geodesic, "
-                              "refined"),
+                              "refined, extremes"),
     (["--lambda", "2"], "argument --lambda: lambda must be in [0, 1], got 2.0"),
     (["--lambda", "nan"], "argument --lambda: lambda must be in [0, 1], got nan"),
     (["--threshold", "0"], "argument --threshold: threshold must be in (0, 1), got 0.0"),
