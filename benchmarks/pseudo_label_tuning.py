@@ -43,7 +43,7 @@ from benchmarks.atlas_cohort import package_dir
 from point_tools import extremes, geodesic, refine
 from point_tools.extremes import extremes_foreground, inward_voxels
 from point_tools.geodesic import box_inputs, combine_objects, geodesic_share, minimum_intensity_mask
-from point_tools.refine import intensity_log_odds, refine_foreground
+from point_tools.refine import box_crop, intensity_log_odds, refine_foreground
 from point_tools.quality import pseudo_label_quality
 from point_tools.simulate import simulate_clicks
 
@@ -138,7 +138,7 @@ def object_scores(case: Case, objects, at_minimum: np.ndarray, lamb: float, back
     for obj in objects:
         inputs = box_inputs(case.image, ~at_minimum, case.spacing, obj, background_seeds)
         score = geodesic_share(inputs, lamb, iterations, torch.device("cpu"))
-        out.append((inputs.box, inputs.crop * len(inputs.crop), score, inputs.bg_seed, inputs.unit_spacing,
+        out.append((inputs.box, box_crop(inputs), score, inputs.bg_seed, inputs.unit_spacing,
                     inputs.fg_seed, inward_voxels(obj)))
     return out
 

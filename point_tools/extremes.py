@@ -11,9 +11,10 @@ foreground evidence. Per object, inside its box:
    (log-odds > 0) and if the steepest-descent path of the geodesic distance from it to the foreground click
    (``descent_path``) runs through object-like intensity on at least ``agreement`` of its voxels: a jittered click
    whose inward voxel lies outside the object, or whose path crosses background, adds nothing;
-3. those paths (a skeleton from the centre to the extremes) and the click become the foreground seeds of a new
-   geodesic share ``s'`` against the box faces and background clicks; the core is ``s < threshold`` or
-   ``s' < extreme_threshold`` (stricter than ``threshold``: a path ends one voxel from its background click);
+3. those paths (a skeleton from the centre to the extremes) without their last ``trim`` voxels, and the click,
+   become the foreground seeds of a new geodesic share ``s'`` against the box faces and background clicks; the
+   core is ``s < threshold`` or ``s' < extreme_threshold`` (stricter than ``threshold``: a path ends a few voxels
+   from its background click);
 4. that core is grown along the intensity model exactly as in ``refined`` (``refine_foreground``, with ``s'`` as
    the share that bounds the growth).
 
@@ -29,11 +30,11 @@ import numpy as np
 import torch
 
 from point_tools.clicks import Index, ObjectClicks
-from point_tools.geodesic import DEFAULT_ITERATIONS, DEFAULT_LAMBDA, BoxInputs, geodesic_distance
+from point_tools.geodesic import DEFAULT_ITERATIONS, DEFAULT_LAMBDA, BoxInputs, distance_share
 from point_tools.refine import (BACKGROUND_SHARE, DEFAULT_CORE_THRESHOLD, box_crop, check_share, intensity_log_odds,
                                 label_by_object, refine_foreground)
 
-# Chosen by benchmarks/pseudo_label_tuning.py (benchmarks/results/pseudo_label_methods.md).
+# Chosen by benchmarks/pseudo_label_tuning.py (benchmarks/results/pseudo_label_extremes.md).
 DEFAULT_EXTREME_THRESHOLD = 0.2
 DEFAULT_AGREEMENT = 0.9
 DEFAULT_TRIM = 3
@@ -122,12 +123,9 @@ def extremes_foreground(crop: np.ndarray, fg_seed: np.ndarray, background_seeds:
         refine_kwargs["lamb"] = growth_lamb
     # the distances see each channel divided by C, as the geodesic method's (point_tools.geodesic.normalise_box)
     tensor = torch.from_numpy(np.ascontiguousarray(crop / len(crop), dtype=np.float32))[None].to(device)
-    d_fg = geodesic_distance(tensor, fg_seed, unit_spacing, lamb, iterations)
-    if not (background_seeds & ~fg_seed).any():  # a box that is the whole image: the geodesic method's rule
-        share = d_fg / max(float(d_fg.max()), np.finfo(np.float32).tiny)
+    d_fg, share = distance_share(tensor, fg_seed, background_seeds & ~fg_seed, unit_spacing, lamb, iterations)
+    if not (background_seeds & ~fg_seed).any():  # a box that is the whole image: nothing to reach the extremes from
         return refine_foreground(crop, share, background_seeds, unit_spacing, threshold=threshold, **refine_kwargs)
-    d_bg = geodesic_distance(tensor, background_seeds & ~fg_seed, unit_spacing, lamb, iterations)
-    share = d_fg / np.maximum(d_fg + d_bg, np.finfo(np.float32).tiny)
     core = share < threshold
     surround = share > growth.get("background_share", BACKGROUND_SHARE)
     paths = np.zeros_like(core)
@@ -138,9 +136,7 @@ def extremes_foreground(crop: np.ndarray, fg_seed: np.ndarray, background_seeds:
         return refine_foreground(crop, share, background_seeds, unit_spacing, threshold=threshold, **refine_kwargs)
     seeds = paths | fg_seed
     other = background_seeds & ~seeds
-    d_paths = geodesic_distance(tensor, seeds, unit_spacing, lamb, iterations)
-    d_other = geodesic_distance(tensor, other, unit_spacing, lamb, iterations)
-    extreme_share = d_paths / np.maximum(d_paths + d_other, np.finfo(np.float32).tiny)
+    extreme_share = distance_share(tensor, seeds, other, unit_spacing, lamb, iterations)[1]
     # the click's core enters as share 0, so that refine_foreground's core is the union of the two cores
     return refine_foreground(crop, np.where(core, 0.0, extreme_share), other, unit_spacing,
                              threshold=extreme_threshold, **refine_kwargs)

@@ -172,14 +172,22 @@ def box_inputs(image: np.ndarray, valid: np.ndarray, spacing: Sequence[float], o
     return BoxInputs(box, crop, [s / extent for s in spacing], fg_seed, bg_seed)
 
 
+def distance_share(image: torch.Tensor, fg_seed: np.ndarray, bg_seed: np.ndarray, spacing: Sequence[float],
+                   lamb: float, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """(d_fg, score in [0, 1]) per voxel (Z, Y, X) over ``image`` (1, C, Z, Y, X): the geodesic distance from the
+    ``fg_seed`` voxels and ``geodesic_share``'s score, d_fg / (d_fg + d_bg) with d_bg from the ``bg_seed`` voxels
+    (disjoint from ``fg_seed``), d_fg / max d_fg when there are none."""
+    d_fg = geodesic_distance(image, fg_seed, spacing, lamb, iterations)
+    if not bg_seed.any():  # no background seeds asked for, or the box is the whole image
+        return d_fg, d_fg / max(float(d_fg.max()), np.finfo(np.float32).tiny)
+    d_bg = geodesic_distance(image, bg_seed, spacing, lamb, iterations)
+    return d_fg, d_fg / np.maximum(d_fg + d_bg, np.finfo(np.float32).tiny)
+
+
 def geodesic_share(inputs: BoxInputs, lamb: float, iterations: int, device: torch.device) -> np.ndarray:
     """Score in [0, 1] per box voxel (Z, Y, X); foreground is score < threshold (see ``foreground_score``)."""
     tensor = torch.from_numpy(inputs.crop)[None].to(device)
-    d_fg = geodesic_distance(tensor, inputs.fg_seed, inputs.unit_spacing, lamb, iterations)
-    if not inputs.bg_seed.any():  # no background seeds asked for, or the box is the whole image
-        return d_fg / max(float(d_fg.max()), np.finfo(np.float32).tiny)
-    d_bg = geodesic_distance(tensor, inputs.bg_seed, inputs.unit_spacing, lamb, iterations)
-    return d_fg / np.maximum(d_fg + d_bg, np.finfo(np.float32).tiny)
+    return distance_share(tensor, inputs.fg_seed, inputs.bg_seed, inputs.unit_spacing, lamb, iterations)[1]
 
 
 def foreground_score(image: np.ndarray, valid: np.ndarray, spacing: Sequence[float], obj: ObjectClicks,
