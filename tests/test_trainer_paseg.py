@@ -12,7 +12,7 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunetv2_paseg.losses import VarianceMinimizationLoss
-from nnunetv2_paseg.trainers.paseg import crf_grid_scales, ramp_start_epoch, sigmoid_rampup
+from nnunetv2_paseg.trainers.paseg import crf_grid_scales, near_prediction, ramp_start_epoch, sigmoid_rampup
 from nnunetv2_paseg.trainers.progress_logger import mean_over_ranks
 from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli, started_trainer
 
@@ -172,9 +172,24 @@ def test_train_steps_are_nnunets_and_log_each_component_and_the_ramp():
     assert trainer.loss.guide is None
 
 
+def test_near_prediction_is_the_predicted_foreground_grown_by_the_radius():
+    probs = torch.zeros(1, 3, 12, 12, 12)
+    probs[:, 0] = 1.0
+    probs[0, :, 2:4, 2:4, 2:4] = torch.tensor([0.2, 0.4, 0.4])[:, None, None, None]  # foreground as two classes
+    probs[0, :, 9, 9, 9] = torch.tensor([0.6, 0.4, 0.0])  # below 0.5: not predicted
+    band = near_prediction(probs.requires_grad_(), 2)
+    expected = torch.zeros(1, 1, 12, 12, 12, dtype=torch.bool)
+    expected[0, 0, 0:6, 0:6, 0:6] = True
+    assert torch.equal(band, expected)
+
+
 @pytest.mark.usefixtures("pipeline_env")
-def test_vm_on_the_unlabelled_voxels_gets_its_mask_from_the_target():
-    trainer = started_trainer("nnUNetTrainerPASeg_vmUnlabelledtest")
+@pytest.mark.parametrize("trainer_name, region", [
+    ("nnUNetTrainerPASeg_vmUnlabelledtest", lambda probs, target: target != 0),
+    ("nnUNetTrainerPASeg_vmBandtest", lambda probs, target: (target != 0) & near_prediction(probs, 2)),
+])
+def test_vm_on_part_of_the_patch_gets_its_mask_from_the_target(trainer_name, region):
+    trainer = started_trainer(trainer_name)
     batch = next(trainer.dataloader_train)
     data, target = batch["data"], batch["target"]
     assert (target[0] == 0).any() and (target[0] != 0).any()
@@ -182,7 +197,9 @@ def test_vm_on_the_unlabelled_voxels_gets_its_mask_from_the_target():
     probs = torch.softmax(output[0].float(), 1)
     vm = _regularisers(trainer)["vm"]
     assert vm.needs_labels and vm.weight == 3.0
-    masked = VarianceMinimizationLoss(normalise="voxels")(probs, data, target[0] != 0).item()
+    mask = region(probs, target[0])
+    assert mask.any()
+    masked = VarianceMinimizationLoss(normalise="voxels")(probs, data, mask).item()
     assert vm.loss(probs, data, target[0]).item() == pytest.approx(masked, rel=1e-6)
     assert masked != pytest.approx(VarianceMinimizationLoss(normalise="voxels")(probs, data).item(), rel=1e-3)
     trainer.loss.parts.clear()
@@ -191,6 +208,23 @@ def test_vm_on_the_unlabelled_voxels_gets_its_mask_from_the_target():
     parts = trainer.loss.parts[0]
     assert parts["vm"].item() == pytest.approx(masked, rel=1e-5)
     assert total.item() == pytest.approx((parts["partial"] + parts["crf"] + 3.0 * parts["vm"]).item(), rel=1e-5)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_vm_on_the_band_leaves_out_the_unlabelled_voxels_far_from_the_prediction():
+    trainer = started_trainer("nnUNetTrainerPASeg_vmBandtest")
+    batch = next(trainer.dataloader_train)
+    data, target = batch["data"], batch["target"][0]
+    # A prediction that is exactly the labelled foreground: the band is it and 2 voxels around it, inside the box.
+    foreground = (target == 1).float()
+    assert foreground.any()
+    probs = torch.cat([1 - foreground, foreground], 1)
+    band = (target != 0) & (torch.nn.functional.max_pool3d(foreground, 5, stride=1, padding=2) > 0)
+    assert band.sum() < (target != 0).sum()
+    vm = VarianceMinimizationLoss(normalise="voxels")
+    value = _regularisers(trainer)["vm"].loss(probs, data, target).item()
+    assert value == pytest.approx(vm(probs, data, band).item(), rel=1e-6)
+    assert value != pytest.approx(vm(probs, data, target != 0).item(), rel=1e-3)
 
 
 @pytest.mark.usefixtures("pipeline_env")

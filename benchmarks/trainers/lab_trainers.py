@@ -172,6 +172,14 @@ class nnUNetTrainerPASeg_vmUnlabelled10(nnUNetTrainerPASeg_vmUnlabelled3):
     w_vm = 10.0
 
 
+class nnUNetTrainerPASeg_vmBand10(nnUNetTrainerPASeg_vmUnlabelled10):
+    """nnUNetTrainerPASeg_vmUnlabelled10 on the unlabelled voxels within 2 voxels of the predicted foreground only:
+    the same level (the labels'), but dark voxels of the box away from the prediction (sulcal CSF, which
+    _vmUnlabelled10 taught the network to call ventricle) are no longer pulled in."""
+
+    vm_region = "band"
+
+
 class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
     """The regularisers start when the pseudo-Dice reaches 0.5 or after a quarter of the epochs, whichever comes
     first: a schedule that cannot leave the method off (deep grey seed 1 never reached 0.5)."""

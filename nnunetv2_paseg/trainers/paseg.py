@@ -43,6 +43,19 @@ def ramp_start_epoch(pseudo_dice: Sequence[float], threshold: float | None, late
     return start
 
 
+def near_prediction(probs: torch.Tensor, radius: int) -> torch.Tensor:
+    """(N, 1, X, Y, Z) bool: the voxels within ``radius`` voxels (a cube) of the predicted foreground of ``probs``
+    (N, C, X, Y, Z), i.e. where the foreground classes together have probability > 0.5; no gradient.
+
+    Example:
+        >>> probs = torch.zeros(1, 2, 7, 7, 7); probs[:, 0] = 1; probs[0, :, 3, 3, 3] = torch.tensor([0.0, 1.0])
+        >>> int(near_prediction(probs, 1).sum())
+        27
+    """
+    foreground = (probs.detach()[:, 1:].sum(1, keepdim=True) > 0.5).float()
+    return F.max_pool3d(foreground, 2 * radius + 1, stride=1, padding=radius) > 0
+
+
 def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[float, ...]:
     """Per spatial axis, the scale of the CRF's copy of a patch: an axis whose voxels are finer than
     ``min_spacing_mm`` is resampled to about that spacing (scale spacing / min_spacing_mm), the others are kept.
@@ -82,7 +95,9 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
         vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
         vm_region: the voxels VM sums over: "patch" (the reference: all) or "unlabelled" (those the partial labels
-            do not call background, i.e. the objects' boxes: means of the object and its local surround).
+            do not call background, i.e. the objects' boxes: means of the object and its local surround) or "band"
+            (those of the unlabelled voxels within ``vm_band_voxels`` of the predicted foreground: the object and a
+            ring around it, so that no voxel far from the prediction is pulled in).
         ramp_fraction: the sigmoid ramp-up spans this share of ``num_epochs`` (reference: 0.1).
         ramp_start_dice: pseudo-Dice that starts the ramp (default 0.5); None: ramp from epoch 0 (reference).
         ramp_start_latest_fraction: with ramp_start_dice, the ramp starts after this share of ``num_epochs`` at the
@@ -100,6 +115,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     w_vm = 0.1
     vm_normalise = "class"
     vm_region = "patch"
+    vm_band_voxels = 2
     ramp_fraction = 0.1
     ramp_start_dice: float | None = 0.5
     ramp_start_latest_fraction: float | None = None
@@ -139,8 +155,13 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
                 terms.append(Regulariser("vm", self.w_vm, vm))
             elif self.vm_region == "unlabelled":
                 terms.append(Regulariser("vm", self.w_vm, lambda p, g, y: vm(p, g, y != 0), needs_labels=True))
+            elif self.vm_region == "band":
+                radius = self.vm_band_voxels
+                terms.append(Regulariser("vm", self.w_vm,
+                                         lambda p, g, y: vm(p, g, (y != 0) & near_prediction(p, radius)),
+                                         needs_labels=True))
             else:
-                raise ValueError(f"{type(self).__name__}: vm_region must be 'patch' or 'unlabelled', got "
+                raise ValueError(f"{type(self).__name__}: vm_region must be 'patch', 'unlabelled' or 'band', got "
                                  f"{self.vm_region!r}")
         return terms
 

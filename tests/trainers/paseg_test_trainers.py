@@ -53,3 +53,9 @@ class nnUNetTrainerPASeg_vmUnlabelledtest(nnUNetTrainerPASeg):
     w_vm = 3.0
     vm_normalise = "voxels"
     vm_region = "unlabelled"
+
+
+class nnUNetTrainerPASeg_vmBandtest(nnUNetTrainerPASeg_vmUnlabelledtest):
+    """nnUNetTrainerPASeg_vmUnlabelledtest on the unlabelled voxels within 2 voxels of the predicted foreground."""
+
+    vm_region = "band"
