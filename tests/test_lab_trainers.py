@@ -71,3 +71,15 @@ def test_budget_trainer_trains_validates_with_val_and_exports(lab_env: dict[str,
             trainer, "-f", "0", env=env)
     names = zipfile.ZipFile(zip_file).namelist()
     assert any(name.endswith("fold_0/checkpoint_final.pth") for name in names)
+
+
+def test_every_variant_of_the_lab_is_a_screening_trainer_that_the_benchmark_finds():
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from benchmarks.trainers import lab_trainers
+
+    defined = {name for name, cls in vars(lab_trainers).items() if isinstance(cls, type)
+               and issubclass(cls, nnUNetTrainer) and cls.__module__ == lab_trainers.__name__
+               and not name.endswith("_budget")}
+    assert defined == {cls.__name__ for cls in lab_trainers.SCREENING}
+    assert all(lab_trainers.lab_trainer(name) is not None for name in defined)
