@@ -180,6 +180,13 @@ class nnUNetTrainerPASeg_vmBand10(nnUNetTrainerPASeg_vmUnlabelled10):
     vm_region = "band"
 
 
+class nnUNetTrainerPASeg_wCRF0p3(nnUNetTrainerPASeg):
+    """The CRF at weight 0.3 instead of 1: its pull towards the image's edge (inside the labels' boundary) against the
+    partial loss, whose models end outside it; no region term (those taught an intensity rule, above)."""
+
+    w_crf = 0.3
+
+
 class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
     """The regularisers start when the pseudo-Dice reaches 0.5 or after a quarter of the epochs, whichever comes
     first: a schedule that cannot leave the method off (deep grey seed 1 never reached 0.5)."""
@@ -235,7 +242,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
-             nnUNetTrainerPASeg_rampByQuarter]
+             nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}
