@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+from point_tools.pseudo_labels import DEFAULT_METHOD
+
 REPO = Path(__file__).resolve().parents[1]
 # The lab's trainers (screening variants, NAME_budget), found by nnU-Net through nnUNet_extTrainer.
 LAB_TRAINERS = REPO / "benchmarks" / "trainers"
@@ -84,7 +86,7 @@ def preprocessed_complete(folder: Path, num_training: int, plans: str = DEFAULT_
 
 
 def convert_clicks(env: dict, cohort: Path, dataset_id: int, name: str, classes: list[str], num_processes: int,
-                   preview: bool = False, method: str = "geodesic", prefix: str = "run") -> Path:
+                   preview: bool = False, method: str = DEFAULT_METHOD, prefix: str = "run") -> Path:
     """The cohort's training images and clicks as an nnU-Net dataset with pseudo-labels (``paseg_convert --method
     method``; their quality against the cohort's full labels; with ``preview`` their pictures) and its test images
     and full labels in imagesTs / labelsTs."""

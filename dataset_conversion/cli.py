@@ -74,8 +74,9 @@ METHOD_HELP = (
     "about 1.2x the conversion time per case. extremes: refined, plus the geodesic paths from the foreground click "
     "to the object's extreme voxels (one step inward of each background click) where the image agrees: 24.7%% "
     "exact, 28.1%% with 2 mm jitter, at mean precision 0.979 / 0.964 (refined 20.5%% / 24.7%% at 0.982 / 0.964). "
-    "Models trained on refined labels were not better than on geodesic ones for PASeg (docs/experiments.md), so "
-    "geodesic stays the default")
+    "On two validation cohorts (ventricles) models trained on extremes labels beat those trained on geodesic ones "
+    "in Dice and HD95 on both, PASeg 0.810 vs 0.751 Dice, pCE 0.732 vs 0.697 (docs/experiments.md), so extremes "
+    "is the default; geodesic is PA-Seg's own rule")
 
 
 class Stopped(BaseException):

@@ -241,10 +241,11 @@ def test_constant_image_is_a_problem_not_an_empty_label(nnunet_env, tmp_path):
 
 
 def test_objects_without_pseudo_foreground_are_reported(nnunet_env, tmp_path):
-    """A threshold so strict that only the clicked voxel is foreground: every object is reported by name, in the
-    summary and in the report (written without --gt too), and the status is 3 unless the user allows it."""
+    """A geodesic threshold so strict that only the clicked voxel is foreground: every object is reported by name,
+    in the summary and in the report (written without --gt too), and the status is 3 unless the user allows it."""
     dirs = write_inputs(tmp_path / "in", n=2, gt=False)
-    proc = run_cli("paseg_convert", *convert_args(dirs, 42, "Strict", "--threshold", "0.001"), check=False)
+    strict = ("--method", "geodesic", "--threshold", "0.001")  # the other methods grow the clicked voxel
+    proc = run_cli("paseg_convert", *convert_args(dirs, 42, "Strict", *strict), check=False)
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
     out = nnunet_env["nnUNet_raw"] / "Dataset042_Strict"
     assert f"paseg_convert: wrote {out}, but 2 object(s) have fewer than 5 pseudo-foreground voxels" in proc.stderr
@@ -256,7 +257,7 @@ def test_objects_without_pseudo_foreground_are_reported(nnunet_env, tmp_path):
                                            for i in range(2)]
     assert report["cases"]["case0"]["foreground_voxels"] == [1] and "summary" not in report
 
-    allowed = run_cli("paseg_convert", *convert_args(dirs, 42, "Strict", "--threshold", "0.001", "--overwrite",
+    allowed = run_cli("paseg_convert", *convert_args(dirs, 42, "Strict", *strict, "--overwrite",
                                                      "--allow_empty_foreground"))
     assert "2 object(s) with fewer than 5 pseudo-foreground voxels (allowed)" in allowed.stdout
 
