@@ -1,11 +1,13 @@
 """How the accuracy of each method grows with the training budget: the accuracy benchmark's runs at several budgets
 (``accuracy.py --epochs 24 48 96``, one ``e{EPOCHS}/`` folder of results per budget), as one table and one plot.
 
-    .venv/bin/python benchmarks/budget_curve.py [--results benchmarks/results/budget]
+    .venv/bin/python benchmarks/budget_curve.py [--results benchmarks/results/budget] [--also RUNS.jsonl ...]
 
-Reads every ``e*/runs.jsonl`` under ``--results`` and writes ``budget.md`` and ``budget.png`` there: per trainer and
-budget (iterations = epochs x iterations per epoch) the mean ± std over seeds of Dice, precision, recall and HD95
-(each a mean over classes), the paired differences PASeg - pCE and SCM - PASeg on the seeds both ran, and the slope
+Reads every ``e*/runs.jsonl`` under ``--results`` (and the records of ``--also``, e.g. validation runs at one of the
+budgets) and writes ``budget.md`` and ``budget.png`` there: per trainer, pseudo-label method (``paseg_convert
+--method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the mean ± std over seeds of Dice, precision, recall and HD95
+(each a mean over classes), the paired differences PASeg - pCE and SCM - PASeg on the seeds both ran with the same
+pseudo-labels, and the slope
 of PASeg - pCE per doubling of the budget (least squares on log2 of the iterations).
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +27,11 @@ LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partia
 PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
 
 
-def load_runs(results: Path) -> list[dict]:
-    """Every recorded run under ``results/e*/runs.jsonl``, once each (the ``run`` key: fold folder and finish time)."""
+def load_runs(results: Path, also: Sequence[Path] = ()) -> list[dict]:
+    """Every recorded run under ``results/e*/runs.jsonl`` and in the ``also`` files, once each (the ``run`` key: fold
+    folder and finish time)."""
     runs = {}
-    for runs_file in sorted(results.glob("e*/runs.jsonl")):
+    for runs_file in [*sorted(results.glob("e*/runs.jsonl")), *also]:
         for line in runs_file.read_text().splitlines():
             if line.strip():
                 record = json.loads(line)
@@ -41,16 +45,26 @@ def metrics(record: dict) -> dict[str, float]:
     return {m: float(np.nanmean([c[m] for c in classes])) for m in ("Dice", "precision", "recall", "HD95")}
 
 
-def by_budget(runs: list[dict]) -> dict[str, dict[int, dict[int, dict[str, float]]]]:
-    """{trainer: {iterations: {seed: metrics}}}; a later record of the same (trainer, budget, seed) wins."""
-    table: dict[str, dict[int, dict[int, dict[str, float]]]] = {}
+Series = tuple[str, str]  # (trainer, pseudo-label method)
+
+
+def by_budget(runs: list[dict]) -> dict[Series, dict[int, dict[int, dict[str, float]]]]:
+    """{(trainer, pseudo-labels): {iterations: {seed: metrics}}}; a later record of the same series, budget and seed
+    wins."""
+    table: dict[Series, dict[int, dict[int, dict[str, float]]]] = {}
     for record in sorted(runs, key=lambda r: r["run"].rsplit("@", 1)[-1]):
         iterations = record["epochs"] * record["iterations"]
-        table.setdefault(record["trainer"], {}).setdefault(iterations, {})[record["seed"]] = metrics(record)
+        series = (record["trainer"], record.get("pseudo_labels", "geodesic"))
+        table.setdefault(series, {}).setdefault(iterations, {})[record["seed"]] = metrics(record)
     return table
 
 
-def paired(table: dict, a: str, b: str, iterations: int) -> tuple[float, list[int]]:
+def label(series: Series) -> str:
+    trainer, method = series
+    return f"{LABELS.get(trainer, trainer)}, {method}"
+
+
+def paired(table: dict, a: Series, b: Series, iterations: int) -> tuple[float, list[int]]:
     """Mean over the seeds that both ran of a's Dice minus b's at one budget, and those seeds."""
     runs_a, runs_b = table.get(a, {}).get(iterations, {}), table.get(b, {}).get(iterations, {})
     seeds = sorted(runs_a.keys() & runs_b.keys())
@@ -59,7 +73,7 @@ def paired(table: dict, a: str, b: str, iterations: int) -> tuple[float, list[in
     return float(np.mean([runs_a[s]["Dice"] - runs_b[s]["Dice"] for s in seeds])), seeds
 
 
-def slope_per_doubling(table: dict, a: str, b: str) -> float:
+def slope_per_doubling(table: dict, a: Series, b: Series) -> float:
     """Least-squares slope of the paired a - b Dice against log2(iterations); NaN with fewer than 2 budgets."""
     points = [(math.log2(it), paired(table, a, b, it)[0]) for it in sorted(table.get(a, {}))]
     points = [(x, y) for x, y in points if not math.isnan(y)]
@@ -75,7 +89,8 @@ def _mean_std(values: list[float], digits: int = 3) -> str:
 
 def write_report(runs: list[dict], results: Path) -> str:
     table = by_budget(runs)
-    trainers = [t for t in LABELS if t in table] + sorted(t for t in table if t not in LABELS)
+    order = list(LABELS)
+    trainers = sorted(table, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order), k[0]))
     lines = ["# Accuracy against the training budget", "",
              "The accuracy benchmark (`benchmarks/accuracy.py`) at several budgets; iterations = epochs x iterations "
              "per epoch. Mean ± std over seeds (each a mean over classes and test cases); precision / recall pooled "
@@ -84,7 +99,7 @@ def write_report(runs: list[dict], results: Path) -> str:
     for trainer in trainers:
         for iterations, per_seed in sorted(table[trainer].items()):
             values = list(per_seed.values())
-            lines.append(f"| {LABELS.get(trainer, trainer)} | {iterations} | {', '.join(map(str, sorted(per_seed)))} "
+            lines.append(f"| {label(trainer)} | {iterations} | {', '.join(map(str, sorted(per_seed)))} "
                          f"| {_mean_std([v['Dice'] for v in values])} | {np.mean([v['precision'] for v in values]):.2f}"
                          f" / {np.mean([v['recall'] for v in values]):.2f} | "
                          f"{_mean_std([v['HD95'] for v in values], 1)} |")
@@ -93,14 +108,16 @@ def write_report(runs: list[dict], results: Path) -> str:
               " | per doubling |"]
     budgets = sorted({i for t in table.values() for i in t})
     lines.append("|---|" + "---|" * (len(budgets) + 1))
-    for a, b in PAIRS:
+    methods = sorted({method for _, method in table})
+    for (a, b), method in ((pair, method) for method in methods for pair in PAIRS):
+        a, b = (a, method), (b, method)
         if a in table and b in table:
             cells = []
             for it in budgets:
                 diff, seeds = paired(table, a, b, it)
                 cells.append("" if not seeds else f"{diff:+.3f} (seeds {', '.join(map(str, seeds))})")
             slope = slope_per_doubling(table, a, b)
-            lines.append(f"| {LABELS[a]} - {LABELS[b]} | " + " | ".join(cells)
+            lines.append(f"| {label(a)} - {label(b)} | " + " | ".join(cells)
                          + f" | {'' if math.isnan(slope) else f'{slope:+.3f}'} |")
     lines.append("")
     (results / "budget.md").write_text("\n".join(lines))
@@ -108,21 +125,24 @@ def write_report(runs: list[dict], results: Path) -> str:
     return "\n".join(lines)
 
 
-def plot(table: dict, trainers: list[str], path: Path) -> None:
+def plot(table: dict, trainers: list[Series], path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # one colour per trainer; dashed lines and squares for pseudo-labels other than geodesic
+    colours = {t: f"C{i}" for i, t in enumerate(dict.fromkeys(t for t, _ in trainers))}
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, metric in zip(axes, ("Dice", "recall", "HD95")):
-        for i, trainer in enumerate(trainers):
+        for trainer in trainers:
             budgets = sorted(table[trainer])
-            colour = f"C{i}"
+            colour = colours[trainer[0]]
             means = [np.mean([v[metric] for v in table[trainer][it].values()]) for it in budgets]
-            ax.plot(budgets, means, "-", color=colour, label=LABELS.get(trainer, trainer))
+            line, marker = ("-", "o") if trainer[1] == "geodesic" else ("--", "s")
+            ax.plot(budgets, means, line, marker=marker, markevery=[], color=colour, label=label(trainer))
             for it in budgets:
                 values = [v[metric] for v in table[trainer][it].values()]
-                ax.plot([it] * len(values), values, "o", color=colour, alpha=0.5, markersize=4)
+                ax.plot([it] * len(values), values, marker, color=colour, alpha=0.5, markersize=4)
         ax.set_xscale("log", base=2)
         budgets = sorted({it for trainer in trainers for it in table[trainer]})
         ax.set_xticks(budgets, [str(it) for it in budgets])
@@ -141,8 +161,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results" / "budget",
                         help="folder with one e{EPOCHS}/ results folder per budget (default benchmarks/results/budget)")
+    parser.add_argument("--also", type=Path, nargs="*", default=[],
+                        help="more runs.jsonl files whose records join the curve (e.g. validation runs at one budget)")
     args = parser.parse_args()
-    runs = load_runs(args.results)
+    runs = load_runs(args.results, args.also)
     if not runs:
         raise SystemExit(f"budget_curve: no runs in {args.results}/e*/runs.jsonl")
     print(write_report(runs, args.results))
