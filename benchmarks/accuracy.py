@@ -19,12 +19,13 @@ and any ``--variants`` (trainer names of the package or the lab, trained on the 
 trainers), predicted on the test images and scored against their full labels: Dice, HD95 (mm, spacing-aware) and
 pooled voxel precision / recall per class.
 
-Writes to ``--results`` (default benchmarks/results/): ``accuracy.{md,json,png}`` (``accuracy_TARGET.*`` for
-targets other than the ventricles, ``accuracy[_TARGET]_METHOD.*`` for pseudo-labels other than paseg_convert's default
-method): the main methods, mean ± std over seeds, the issue's targets and whether every run found the foreground;
-``ablation[_TARGET][_METHOD].md``: every trainer, per seed (full-label runs count for every pseudo-label method); and ``runs.jsonl``: one line per
-finished training with the commit and day of that training (appended once, never rewritten), so that runs set aside
-later stay on record.
+Writes to ``--results`` (default benchmarks/results/): ``accuracy.{md,json,png}``
+(``accuracy[_TARGET][_PLANS][_METHOD].*`` for a target other than the ventricles, plans other than nnUNetPlans,
+pseudo-labels other than paseg_convert's default; see ``report_stem``): the main methods, mean ± std over seeds, the
+issue's targets and whether every run found the foreground, and under nnUNetPlans a table per other plans on record;
+``ablation[...].md``: every trainer, per seed (full-label runs count for every pseudo-label method); and
+``runs.jsonl``: one line per finished training with the commit and day of that training (appended once, never
+rewritten), so that runs set aside later stay on record.
 
 Several ``--epochs``: each budget in its own ``WORK/e{EPOCHS}`` with its reports in ``RESULTS/budget/e{EPOCHS}``,
 then the accuracy against the budget (``budget_curve.py``: ``RESULTS/budget/budget.{md,png}``).
@@ -406,10 +407,10 @@ def targets(summary: dict, names: dict[str, str], second_target: bool) -> list[s
         if not second_target:
             check(f"HD95 PASeg {hd['paseg']:.1f} mm vs pCE {hd['pce']:.1f} mm (target: not worse)",
                   hd["paseg"] <= hd["pce"])
-    for key, goal in (("paseg", 0.85), ("scm", 0.92)):
+    for key, name, goal in (("paseg", "PASeg", 0.85), ("scm", "SCM", 0.92)):
         if not second_target and {key, "full"} <= dice.keys():
             ratio = dice[key] / dice["full"]
-            check(f"{key.upper() if key == 'scm' else 'PASeg'} / full = {ratio:.3f} (target >= {goal})", ratio >= goal)
+            check(f"{name} / full = {ratio:.3f} (target >= {goal})", ratio >= goal)
     if "paseg" in dice:
         ramps = summary[names["paseg"]]["ramp_start_epochs"]
         check(f"PASeg's regularisers started in every run (epochs {ramps})", None not in ramps)
@@ -678,8 +679,9 @@ def main() -> None:
                         help="nnU-Net's planner (default ExperimentPlanner: nnUNetPlans, the plain U-Net); e.g. "
                              "nnUNetPlannerResEncM: nnUNetResEncUNetMPlans. Another planner needs its own --work")
     parser.add_argument("--pseudo_labels", choices=tuple(METHODS), default=DEFAULT_METHOD,
-                        help=f"paseg_convert --method of the click datasets (default {DEFAULT_METHOD}, paseg_convert's; "
-                             "another method needs its own --work, and its reports are named accuracy_METHOD.md)")
+                        help=f"paseg_convert --method of the click datasets (default {DEFAULT_METHOD}, "
+                             "paseg_convert's; another method needs its own --work, and its reports are named "
+                             "accuracy_METHOD.md)")
     parser.add_argument("--report_only", action="store_true",
                         help="only rewrite the reports, from the records in --results (runs.jsonl, "
                              "pseudo_labels.jsonl); no work folder needed")

@@ -5,10 +5,10 @@
 
 Reads every ``e*/runs.jsonl`` under ``--results`` (and the records of ``--also``, e.g. validation runs at one of the
 budgets) and writes ``budget.md`` and ``budget.png`` there: per trainer, pseudo-label method (``paseg_convert
---method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the mean ± std over seeds of Dice, precision, recall and HD95
-(each a mean over classes), the paired differences PASeg - pCE and SCM - PASeg on the seeds both ran with the same
-pseudo-labels, and the slope
-of PASeg - pCE per doubling of the budget (least squares on log2 of the iterations).
+--method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the
+mean ± std over seeds of Dice, precision, recall and HD95 (each a mean over classes), the paired differences PASeg -
+pCE and SCM - PASeg on the seeds both ran with the same pseudo-labels, and the slope of PASeg - pCE per doubling of
+the budget (least squares on log2 of the iterations).
 """
 from __future__ import annotations
 

@@ -4,9 +4,9 @@
   click against the box faces and background clicks; foreground where ``d_fg < threshold * (d_fg + d_bg)``.
 - ``refined`` (``point_tools.refine.refined_pseudo_label``): that geodesic foreground as a core, grown along a
   per-object intensity model learned from the core and the box's surround (all channels).
-- ``extremes`` (``point_tools.extremes.extremes_pseudo_label``, the default): ``refined`` whose core also holds the geodesic paths
-  from the foreground click to the object's extreme voxels (one step inward of each background click) where the
-  image agrees.
+- ``extremes`` (``point_tools.extremes.extremes_pseudo_label``, the default): ``refined`` whose core also holds the
+  geodesic paths from the foreground click to the object's extreme voxels (one step inward of each background click)
+  where the image agrees.
 
 All take the same inputs, make the same checks of the image and clicks (errors name the case) and keep the same
 guarantees (the clicked voxel is foreground, outside every box is background); ``lamb`` and ``threshold`` mean the

@@ -173,7 +173,8 @@ def test_the_reports_come_from_the_latest_record_of_each_run_at_the_setting(tmp_
     assert "fg_recall 0.250" in table  # seeds 0 and 1 only
     assert "0.900" not in table  # seed 2 was not asked for
     # no seed that both ran: no paired difference to pCE
-    assert "| nnUNetTrainerPASeg | 1 | 0.750 ± 0.000 |  |  | 0.750 |" in (tmp_path / "ablation_geodesic.md").read_text()
+    ablation = (tmp_path / "ablation_geodesic.md").read_text()
+    assert "| nnUNetTrainerPASeg | 1 | 0.750 ± 0.000 |  |  | 0.750 |" in ablation
     assert not (tmp_path / "accuracy.md").exists()
 
 
