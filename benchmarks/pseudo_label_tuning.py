@@ -40,6 +40,7 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from benchmarks.atlas_cohort import package_dir
+from benchmarks.boundary_contrast import boundary_contrast
 from point_tools import extremes, geodesic, refine
 from point_tools.extremes import extremes_foreground, inward_voxels
 from point_tools.geodesic import box_inputs, combine_objects, geodesic_share, minimum_intensity_mask
@@ -324,8 +325,19 @@ def _cells(s: dict) -> str:
             f"{s['min_bg_precision']:.4f}")
 
 
+def edge_contrast(cases: Sequence[Case], structures: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """{structure: (mean edge AUC, mean interior share)} over the brains and grids (both hemispheres together)."""
+    per_case: dict[str, list[tuple[float, float]]] = {}
+    for case in cases:
+        for structure in structures:
+            if case.atlas in STRUCTURES[structure]:
+                contrast = boundary_contrast(case.image[0], np.isin(case.labels, STRUCTURES[structure][case.atlas]))
+                per_case.setdefault(structure, []).append((contrast.edge_auc, contrast.interior_share))
+    return {s: tuple(float(v) for v in np.mean(values, axis=0)) for s, values in per_case.items()}
+
+
 def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command: str, seconds: float,
-             marked: dict[str, Setting]) -> str:
+             marked: dict[str, Setting], edges: dict[str, tuple[float, float]]) -> str:
     cases = sorted({r["case"] for r in rows})
     n_sets = len({(r["case"], r["structure"], r["clicks"]) for r in rows})
     lines = [
@@ -342,7 +354,11 @@ def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command:
         "the core. extremes (`point_tools.extremes`): refined, its core also holding the geodesic paths from the "
         "click to the agreeing extreme voxels (s' from the paths < extremes t).  ",
         "Targets (issue 23): mean fg precision >= 0.97, min >= 0.85, mean fg recall >= 0.35, bg precision >= 0.999, "
-        "with and without jitter.", "",
+        "with and without jitter.  ",
+        "Per structure, whether the labelled surface is an edge of the image (`benchmarks.boundary_contrast`, from "
+        "the image and the atlas label, no clicks): edge AUC, the probability that a voxel of the inner surface "
+        "layer is more object-like than one of the layer just outside (0.5: no edge, 1: a clean edge); interior, "
+        "the share of the structure more than one voxel deep.", "",
         "| setting | exact: mean prec | min prec | mean recall | min bg prec | jitter: mean prec | min prec "
         "| mean recall | min bg prec | empty | meets targets |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -369,9 +385,15 @@ def markdown(summary: dict[Setting, dict[str, dict]], rows: list[dict], command:
             lines.append(f"| {case} | {structure} | {_cells(stats([r for r in group if not r['jitter']]))} | "
                          f"{_cells(stats([r for r in group if r['jitter']]))} |")
         lines += ["", "| structure (all brains, grids, click sets) | mean fg precision | min fg precision | "
-                      "mean fg recall | min bg precision |", "|---|---|---|---|---|"]
+                      "mean fg recall | min bg precision | edge AUC | interior | meets targets (exact and jitter) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for structure in sorted({r["structure"] for r in chosen}):
-            lines.append(f"| {structure} | {_cells(stats([r for r in chosen if r['structure'] == structure]))} |")
+            group = [r for r in chosen if r["structure"] == structure]
+            ok = all(meets_targets(stats([r for r in group if bool(r["jitter"]) == jittered]))
+                     for jittered in (False, True))
+            auc, interior = edges[structure]
+            lines.append(f"| {structure} | {_cells(stats(group))} | {auc:.2f} | {interior:.2f} | "
+                         f"{'yes' if ok else ''} |")
         seconds_per_case = [r["seconds"] for r in chosen]
         lines += ["", f"Time per annotated case (all objects, CPU, 1 thread, geodesic distances included): mean "
                       f"{np.mean(seconds_per_case):.3f} s, max {np.max(seconds_per_case):.3f} s."]
@@ -447,7 +469,8 @@ def main() -> None:
         if best is not None and best not in marked.values():
             marked[f"best {method} on this grid"] = best
     command = " ".join(["python", "-m", "benchmarks.pseudo_label_tuning", *sys.argv[1:]])
-    text = markdown(summary, rows, command, time.perf_counter() - start, marked)
+    edges = edge_contrast(CASES, args.structures)
+    text = markdown(summary, rows, command, time.perf_counter() - start, marked, edges)
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
