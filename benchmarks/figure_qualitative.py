@@ -2,11 +2,11 @@
 object, the pseudo-label they give, and each trained model's prediction against the full label.
 
     .venv/bin/python benchmarks/figure_qualitative.py --work benchmark_output/ventricles --seed 0 \\
-        [--case test_000] [--out docs/images/qualitative.png]
+        [--case test_000] [--pseudo_labels extremes] [--out docs/images/qualitative.png]
 
 Test cases have no clicks in the benchmark (their full labels score the models), so the clicks are simulated on the
 case's full label as for the training cases (``simulate_clicks``: deepest point, no jitter) and the pseudo-label is
-``paseg_convert``'s default. Panels, left to right: the image with the clicks of the objects crossing the slice
+made by ``--pseudo_labels`` (default: ``paseg_convert``'s default method, the one the benchmark trains on). Panels, left to right: the image with the clicks of the objects crossing the slice
 (foreground click: star; background clicks projected onto the slice: crosses), the pseudo-label (foreground red,
 ``ignore`` yellow), then each model found in ``WORK/predictions/seed{SEED}/`` (full labels, pCE, PASeg, PASegAux,
 SCM) in red with the full label's outline in green, and the case's Dice in the title. The slice is the axial slice
@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.accuracy import dice  # noqa: E402
 from benchmarks.harness import REPO  # noqa: E402
-from point_tools.geodesic import geodesic_pseudo_label  # noqa: E402
+from point_tools.pseudo_labels import DEFAULT_METHOD, METHODS, pseudo_label  # noqa: E402
 from point_tools.simulate import simulate_clicks  # noqa: E402
 
 MODELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
@@ -33,7 +33,7 @@ MODELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partia
           "nnUNetTrainerSCM": "SCM (stage 2)"}
 
 
-def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
+def draw(work: Path, seed: int, case: str, out: Path, method: str = DEFAULT_METHOD) -> list[str]:
     """Write the figure; returns the models it shows."""
     import matplotlib
     matplotlib.use("Agg")
@@ -52,7 +52,7 @@ def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
     truth = sitk.GetArrayFromImage(sitk.ReadImage(str(label_file))) > 0
     spacing = image.GetSpacing()[::-1]
     objects = simulate_clicks(truth.astype(np.uint8), spacing, seed=seed)
-    pseudo = geodesic_pseudo_label(array[None], spacing, objects, device="cpu")
+    pseudo = pseudo_label(array[None], spacing, objects, method=method, device="cpu")
     files = {name: work / "predictions" / f"seed{seed}" / name / f"{case}.nii.gz" for name in MODELS}
     predictions = {name: sitk.GetArrayFromImage(sitk.ReadImage(str(path))) > 0
                    for name, path in files.items() if path.is_file()}
@@ -75,7 +75,7 @@ def draw(work: Path, seed: int, case: str, out: Path) -> list[str]:
     axes[1].imshow(np.ma.masked_where(~ignore, ignore), cmap=yellow, alpha=0.35)
     fg = (pseudo[z] > 0) & ~ignore
     axes[1].imshow(np.ma.masked_where(~fg, fg), cmap=red, alpha=0.8)
-    axes[1].set_title(f"pseudo-label: foreground (red) {fg.sum()},\nignore (yellow) {ignore.sum()} voxels",
+    axes[1].set_title(f"{method} pseudo-label: foreground (red) {fg.sum()},\nignore (yellow) {ignore.sum()} voxels",
                       fontsize=9)
     for ax, (name, pred) in zip(axes[2:], predictions.items()):
         ax.imshow(np.ma.masked_where(~pred[z], pred[z]), cmap=red, alpha=0.5)
@@ -93,9 +93,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="the accuracy benchmark's work folder")
     parser.add_argument("--seed", type=int, required=True, help="cohort seed")
     parser.add_argument("--case", default="test_000", help="test case (default test_000)")
+    parser.add_argument("--pseudo_labels", choices=tuple(METHODS), default=DEFAULT_METHOD,
+                        help=f"pseudo-label method drawn (default {DEFAULT_METHOD}, paseg_convert's)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images" / "qualitative.png")
     args = parser.parse_args()
-    shown = draw(args.work, args.seed, args.case, args.out)
+    shown = draw(args.work, args.seed, args.case, args.out, args.pseudo_labels)
     print(f"wrote {args.out}: {', '.join(MODELS[m] for m in shown) or 'no trained model found'}")
 
 
