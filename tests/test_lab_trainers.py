@@ -83,3 +83,13 @@ def test_every_variant_of_the_lab_is_a_screening_trainer_that_the_benchmark_find
                and not name.endswith("_budget")}
     assert defined == {cls.__name__ for cls in lab_trainers.SCREENING}
     assert all(lab_trainers.lab_trainer(name) is not None for name in defined)
+
+
+@pytest.mark.usefixtures("lab_env")
+def test_pce_aux_is_the_residual_auxiliary_on_the_partial_loss_and_scm_pce_aux_starts_from_it():
+    from benchmarks.accuracy import variant_method
+
+    pce_aux, aux = started_trainer("nnUNetTrainerPASegAux_pCE"), started_trainer("nnUNetTrainerPASegAux")
+    assert type(pce_aux.network) is type(aux.network)
+    assert pce_aux.loss.regularisers == [] and [term.name for term in aux.loss.regularisers] == ["crf", "vm"]
+    assert variant_method("nnUNetTrainerSCM_pceAux").needs == ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux_pCE")

@@ -194,6 +194,24 @@ class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
     ramp_start_latest_fraction = 0.25
 
 
+# ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
+class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):
+    """The auxiliary residual-encoder U-Net trained with the partial loss only. pCE models end about one voxel
+    outside the labels' boundary and PASeg models one voxel inside it (benchmarks/boundary_errors.py), so this
+    auxiliary network errs on the other side of the primary's."""
+
+    w_crf = 0.0
+    w_vm = 0.0
+
+
+class nnUNetTrainerSCM_pceAux(nnUNetTrainerSCM):
+    """SCM whose auxiliary network starts from nnUNetTrainerPASegAux_pCE: cross distillation between a primary that
+    under-segments and an auxiliary that over-segments, so that each network's soft targets pull the other's
+    boundary towards the labels' instead of self-training on stage 1's own boundary."""
+
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE"
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -242,7 +260,8 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
-             nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter]
+             nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter,
+             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}
