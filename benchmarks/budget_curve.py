@@ -2,10 +2,11 @@
 (``accuracy.py --epochs 24 48 96``, one ``e{EPOCHS}/`` folder of results per budget), as one table and one plot.
 
     .venv/bin/python benchmarks/budget_curve.py [--results benchmarks/results/budget] [--also RUNS.jsonl ...]
+        [--target ventricles]
 
-Reads every ``e*/runs.jsonl`` under ``--results`` (and the records of ``--also``, e.g. validation runs at one of the
-budgets) and writes ``budget.md`` and ``budget.png`` there: per trainer, pseudo-label method (``paseg_convert
---method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the
+Reads every ``--target`` run of the ``e*/runs.jsonl`` under ``--results`` (and the records of ``--also``, e.g.
+validation runs at one of the budgets) and writes ``budget.md`` and ``budget.png`` there: per trainer, pseudo-label
+method (``paseg_convert --method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the
 mean ± std over seeds of Dice, precision, recall and HD95 (each a mean over classes), the paired differences PASeg -
 pCE and SCM - PASeg on the seeds both ran with the same pseudo-labels, and the slope of PASeg - pCE per doubling of
 the budget (least squares on log2 of the iterations).
@@ -27,15 +28,17 @@ LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partia
 PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
 
 
-def load_runs(results: Path, also: Sequence[Path] = ()) -> list[dict]:
-    """Every recorded run under ``results/e*/runs.jsonl`` and in the ``also`` files, once each (the ``run`` key: fold
-    folder and finish time)."""
+def load_runs(results: Path, also: Sequence[Path] = (), target: str = "ventricles") -> list[dict]:
+    """Every recorded run of ``target`` under ``results/e*/runs.jsonl`` and in the ``also`` files, once each (the
+    ``run`` key: fold folder and finish time). Records without a target are the ventricles' (the benchmark's first
+    target); a validation folder given in ``also`` may hold another target's runs, which belong to another curve."""
     runs = {}
     for runs_file in [*sorted(results.glob("e*/runs.jsonl")), *also]:
         for line in runs_file.read_text().splitlines():
             if line.strip():
                 record = json.loads(line)
-                runs[record["run"]] = record
+                if record.get("target", "ventricles") == target:
+                    runs[record["run"]] = record
     return list(runs.values())
 
 
@@ -91,7 +94,8 @@ def write_report(runs: list[dict], results: Path) -> str:
     table = by_budget(runs)
     order = list(LABELS)
     trainers = sorted(table, key=lambda k: (k[1], order.index(k[0]) if k[0] in order else len(order), k[0]))
-    lines = ["# Accuracy against the training budget", "",
+    targets = sorted({record.get("target", "ventricles") for record in runs})
+    lines = [f"# Accuracy against the training budget ({', '.join(targets)})", "",
              "The accuracy benchmark (`benchmarks/accuracy.py`) at several budgets; iterations = epochs x iterations "
              "per epoch. Mean ± std over seeds (each a mean over classes and test cases); precision / recall pooled "
              "per seed. Every run: `e*/runs.jsonl` (with its commit).", "",
@@ -163,10 +167,12 @@ def main() -> None:
                         help="folder with one e{EPOCHS}/ results folder per budget (default benchmarks/results/budget)")
     parser.add_argument("--also", type=Path, nargs="*", default=[],
                         help="more runs.jsonl files whose records join the curve (e.g. validation runs at one budget)")
+    parser.add_argument("--target", default="ventricles", help="the benchmark target whose runs make the curve "
+                                                                   "(default ventricles)")
     args = parser.parse_args()
-    runs = load_runs(args.results, args.also)
+    runs = load_runs(args.results, args.also, args.target)
     if not runs:
-        raise SystemExit(f"budget_curve: no runs in {args.results}/e*/runs.jsonl")
+        raise SystemExit(f"budget_curve: no {args.target} runs in {args.results}/e*/runs.jsonl")
     print(write_report(runs, args.results))
 
 

@@ -32,3 +32,13 @@ def test_each_pseudo_label_method_is_its_own_series(tmp_path) -> None:
             "| +0.050 |") in report
     assert "| PASeg (stage 1), extremes - pCE (partial loss), extremes | +0.060 (seeds 10) |  |  |" in report
     assert (tmp_path / "budget.png").is_file()
+
+
+def test_another_targets_runs_stay_off_the_curve(tmp_path) -> None:
+    (tmp_path / "e24").mkdir()
+    records = [_run(10, "nnUNetTrainerPASeg_pCE", 24, 0.70, 1), _run(10, "nnUNetTrainerPASeg_pCE", 24, 0.0, 2,
+                                                                     target="deepgrey")]
+    (tmp_path / "e24" / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    assert [r["classes"]["c"]["Dice"] for r in budget_curve.load_runs(tmp_path)] == [0.70]
+    assert [r["classes"]["c"]["Dice"] for r in budget_curve.load_runs(tmp_path, target="deepgrey")] == [0.0]
