@@ -6,7 +6,8 @@
 
 Reads every ``--target`` run of the ``e*/runs.jsonl`` under ``--results`` (and the records of ``--also``, e.g.
 validation runs at one of the budgets) and writes ``budget.md`` and ``budget.png`` there: per trainer, pseudo-label
-method (``paseg_convert --method``; records without one are ``geodesic``) and budget (iterations = epochs x iterations per epoch) the
+method (``paseg_convert --method``; records without one are ``geodesic``; full-label runs are one series
+whatever the click datasets beside them) and budget (iterations = epochs x iterations per epoch) the
 mean ± std over seeds of Dice, precision, recall and HD95 (each a mean over classes), the paired differences PASeg -
 pCE and SCM - PASeg on the seeds both ran with the same pseudo-labels, and the slope of PASeg - pCE per doubling of
 the budget (least squares on log2 of the iterations).
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1, aux.)",
           "nnUNetTrainerSCM": "SCM (stage 2)"}
+FULL_LABEL_TRAINERS = {"nnUNetTrainer"}
+FULL_LABELS = "full"  # the series of full-label trainers: the clicks' pseudo-labels do not enter them
 PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
 
 
@@ -57,14 +60,15 @@ def by_budget(runs: list[dict]) -> dict[Series, dict[int, dict[int, dict[str, fl
     table: dict[Series, dict[int, dict[int, dict[str, float]]]] = {}
     for record in sorted(runs, key=lambda r: r["run"].rsplit("@", 1)[-1]):
         iterations = record["epochs"] * record["iterations"]
-        series = (record["trainer"], record.get("pseudo_labels", "geodesic"))
+        series = (record["trainer"], FULL_LABELS if record["trainer"] in FULL_LABEL_TRAINERS
+                  else record.get("pseudo_labels", "geodesic"))
         table.setdefault(series, {}).setdefault(iterations, {})[record["seed"]] = metrics(record)
     return table
 
 
 def label(series: Series) -> str:
     trainer, method = series
-    return f"{LABELS.get(trainer, trainer)}, {method}"
+    return LABELS.get(trainer, trainer) if method == FULL_LABELS else f"{LABELS.get(trainer, trainer)}, {method}"
 
 
 def paired(table: dict, a: Series, b: Series, iterations: int) -> tuple[float, list[int]]:
@@ -142,7 +146,7 @@ def plot(table: dict, trainers: list[Series], path: Path) -> None:
             budgets = sorted(table[trainer])
             colour = colours[trainer[0]]
             means = [np.mean([v[metric] for v in table[trainer][it].values()]) for it in budgets]
-            line, marker = ("-", "o") if trainer[1] == "geodesic" else ("--", "s")
+            line, marker = ("--", "s") if trainer[1] not in ("geodesic", FULL_LABELS) else ("-", "o")
             ax.plot(budgets, means, line, marker=marker, markevery=[], color=colour, label=label(trainer))
             for it in budgets:
                 values = [v[metric] for v in table[trainer][it].values()]

@@ -1,4 +1,5 @@
-"""The budget curve's table: one series per trainer and pseudo-label method, differences paired within a method."""
+"""The budget curve's table: one series per trainer and pseudo-label method (full labels: one), differences paired within
+a method."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,10 @@ def test_each_pseudo_label_method_is_its_own_series(tmp_path) -> None:
         (tmp_path / folder / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     also = tmp_path / "validation_runs.jsonl"
     also.write_text("".join(json.dumps(_run(10, t, 24, d, 6, pseudo_labels="extremes")) + "\n"
-                            for t, d in (("nnUNetTrainerPASeg_pCE", 0.74), ("nnUNetTrainerPASeg", 0.80))))
+                            for t, d in (("nnUNetTrainerPASeg_pCE", 0.74), ("nnUNetTrainerPASeg", 0.80),
+                                         ("nnUNetTrainer", 0.90))))
+    with (tmp_path / "e48" / "runs.jsonl").open("a") as runs_file:
+        runs_file.write(json.dumps(_run(11, "nnUNetTrainer", 48, 0.92, 7)) + "\n")
 
     report = budget_curve.write_report(budget_curve.load_runs(tmp_path, [also]), tmp_path)
 
@@ -31,6 +35,8 @@ def test_each_pseudo_label_method_is_its_own_series(tmp_path) -> None:
     assert ("| PASeg (stage 1), geodesic - pCE (partial loss), geodesic | +0.040 (seeds 10) | +0.090 (seeds 10) "
             "| +0.050 |") in report
     assert "| PASeg (stage 1), extremes - pCE (partial loss), extremes | +0.060 (seeds 10) |  |  |" in report
+    assert "| full labels | 1200 | 10 | 0.900 ± 0.000 |" in report  # one series, whatever the pseudo-labels beside it
+    assert "| full labels | 2400 | 11 | 0.920 ± 0.000 |" in report
     assert (tmp_path / "budget.png").is_file()
 
 
