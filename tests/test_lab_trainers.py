@@ -93,21 +93,3 @@ def test_pce_aux_is_the_residual_auxiliary_on_the_partial_loss_and_scm_pce_aux_s
     assert type(pce_aux.network) is type(aux.network)
     assert pce_aux.loss.regularisers == [] and [term.name for term in aux.loss.regularisers] == ["crf", "vm"]
     assert variant_method("nnUNetTrainerSCM_pceAux").needs == ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux_pCE")
-
-
-@pytest.mark.usefixtures("lab_env")
-def test_pv_snap_scm_teaches_its_snapshots_labels_moved_to_the_half_volume_level():
-    import torch
-    from nnunetv2.run.run_training import get_trainer_from_args
-
-    from benchmarks.accuracy import variant_method
-
-    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, "nnUNetTrainerSCM_pvSnap_budget",
-                                    device=torch.device("cpu"))
-    data = torch.ones(2, 1, 12, 12, 12)
-    data[..., 3:9, 3:9, 3:9] = -1.0
-    logits = torch.zeros(2, 2, 12, 12, 12)
-    logits[:, 1, 4:8, 4:8, 4:8] = 1.0  # the snapshot's object: one voxel inside the dark cube
-    assert torch.equal(trainer.teacher_labels(logits, data)[:, 0] == 1, data[:, 0] < 0)
-    assert trainer.primary_stage1_trainer == "nnUNetTrainerPASeg_budget"
-    assert variant_method("nnUNetTrainerSCM_pvSnap").needs == ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux")

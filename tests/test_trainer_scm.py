@@ -20,8 +20,7 @@ from nnunetv2_paseg.losses import cross_distillation_loss
 from nnunetv2_paseg.trainers.paseg_aux import (PLAIN_UNET, RESENC_UNET, auxiliary_architecture,
                                                resenc_preset_blocks)
 from nnunetv2_paseg.trainers.scm import (downsample_like, ema_update, frozen_copy, hard_pseudo_labels,
-                                         is_refresh_epoch, keep_labelled, load_full_network, refresh_snapshot,
-                                         stage1_checkpoint)
+                                         is_refresh_epoch, load_full_network, refresh_snapshot, stage1_checkpoint)
 from tests.conftest import run_cli
 from tests.synthetic import ellipsoid_case
 
@@ -98,7 +97,7 @@ def test_pseudo_labels_keep_clicked_voxels_and_downsample_like_nnunet():
     torch.manual_seed(2)
     logits = torch.randn(2, 3, 8, 12, 10)
     labels = torch.randint(0, 4, (2, 1, 8, 12, 10)).to(torch.int16)  # 3 = ignore
-    pseudo = keep_labelled(hard_pseudo_labels(logits), labels, ignore_label=3)
+    pseudo = hard_pseudo_labels(logits, labels, ignore_label=3)
     argmax = logits.argmax(1, keepdim=True).to(torch.int16)
     assert torch.equal(pseudo[labels == 3], argmax[labels == 3])
     assert torch.equal(pseudo[labels != 3], labels[labels != 3])

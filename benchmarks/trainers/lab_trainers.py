@@ -23,7 +23,6 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 import nnunetv2_paseg.trainers as product
 from benchmarks.trainers.guide import with_guide_channel
-from benchmarks.trainers.snap import snap_to_nearest_mean
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss
 from nnunetv2_paseg.trainers import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
 
@@ -213,17 +212,6 @@ class nnUNetTrainerSCM_pceAux(nnUNetTrainerSCM):
     aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE"
 
 
-class nnUNetTrainerSCM_pvSnap(nnUNetTrainerSCM):
-    """SCM whose snapshots' hard labels are moved, in a one-voxel band around each object's surface, to the nearer of
-    the object's and its surround's mean intensity (``snap.snap_to_nearest_mean``): the full labels cut at the 50%
-    partial-volume level, stage 1's networks one voxel inside it (on the image's steepest edge), and self-training on
-    their own labels keeps that boundary. The band limits the change to the surface, so no voxel far from an object
-    is taught to be one."""
-
-    def teacher_labels(self, teacher_logits: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
-        return snap_to_nearest_mean(super().teacher_labels(teacher_logits, data), data, teacher_logits.shape[1])
-
-
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -273,7 +261,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter,
-             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux, nnUNetTrainerSCM_pvSnap]
+             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

@@ -68,23 +68,22 @@ def ema_update(snapshot: nn.Module, network: nn.Module, decay: float) -> None:
         ema.copy_(current)
 
 
-def hard_pseudo_labels(teacher_logits: torch.Tensor) -> torch.Tensor:
-    """argmax of a snapshot's logits (N, C, *spatial) over the classes: (N, 1, *spatial) int64 labels in 0..C-1."""
-    # max(...).indices: the same labels, ~10x faster than argmax over the channel axis on CPU
-    return teacher_logits.max(1, keepdim=True).indices
-
-
-def keep_labelled(pseudo: torch.Tensor, labels: torch.Tensor, ignore_label: int | None) -> torch.Tensor:
-    """``pseudo`` where ``labels`` is ``ignore_label``, ``labels`` where the clicks labelled the voxel.
+def hard_pseudo_labels(teacher_logits: torch.Tensor, labels: torch.Tensor | None = None,
+                       ignore_label: int | None = None) -> torch.Tensor:
+    """argmax of a snapshot's logits; where ``labels`` is given, its labelled (not ``ignore_label``) voxels win.
 
     Args:
-        pseudo: (N, 1, *spatial) hard labels (e.g. ``hard_pseudo_labels``).
-        labels: (N, 1, *spatial) nnU-Net target of the same patch (0..K, ``ignore_label`` where unlabelled).
+        teacher_logits: (N, C, *spatial) snapshot logits.
+        labels: None, or (N, 1, *spatial) nnU-Net target of the same patch (0..K, ``ignore_label`` where unlabelled).
         ignore_label: the dataset's ignore label; None means every voxel of ``labels`` is labelled.
 
     Returns:
-        (N, 1, *spatial) labels of ``labels``' dtype.
+        (N, 1, *spatial) labels in 0..C-1 (dtype of ``labels``, else int64).
     """
+    # max(...).indices: the same labels, ~10x faster than argmax over the channel axis on CPU
+    pseudo = teacher_logits.max(1, keepdim=True).indices
+    if labels is None:
+        return pseudo
     if ignore_label is None:
         return labels.clone()
     return torch.where(labels == ignore_label, pseudo.to(labels.dtype), labels)
@@ -262,17 +261,11 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
         # as nnUNetTrainer.train_step: CUDA autocast only (slow on CPU, unsupported on MPS)
         return autocast(self.device.type, enabled=True) if self.device.type == "cuda" else dummy_context()
 
-    def teacher_labels(self, teacher_logits: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
-        """The hook for what a snapshot teaches: (N, 1, *spatial) hard labels from its logits on the patch ``data``
-        (N, K, *spatial); the clicks' labels are laid over them afterwards."""
-        return hard_pseudo_labels(teacher_logits)
-
-    def _self_training_targets(self, teacher_logits: torch.Tensor, target: torch.Tensor | list[torch.Tensor],
-                               data: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+    def _self_training_targets(self, teacher_logits: torch.Tensor,
+                               target: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
         full = target[0] if isinstance(target, list) else target
-        pseudo = self.teacher_labels(teacher_logits, data)
-        if self.keep_labelled_voxels:
-            pseudo = keep_labelled(pseudo, full, self.label_manager.ignore_label)
+        pseudo = hard_pseudo_labels(teacher_logits, full if self.keep_labelled_voxels else None,
+                                    self.label_manager.ignore_label)
         return downsample_like(pseudo, target) if isinstance(target, list) else pseudo
 
     def _learn(self, network: nn.Module, optimizer: torch.optim.Optimizer, grad_scaler, data: torch.Tensor,
@@ -303,9 +296,9 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
         agreement = (hard_pseudo_labels(teacher_primary) == hard_pseudo_labels(teacher_aux)).float().mean()
         # One network after the other: only one autograd graph is alive at a time.
         total_a, self_a, ckd_a = self._learn(self.network, self.optimizer, self.grad_scaler, data,
-                                             self._self_training_targets(teacher_primary, target, data), teacher_aux)
+                                             self._self_training_targets(teacher_primary, target), teacher_aux)
         total_b, self_b, ckd_b = self._learn(self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data,
-                                             self._self_training_targets(teacher_aux, target, data), teacher_primary)
+                                             self._self_training_targets(teacher_aux, target), teacher_primary)
         if self.teacher == "ema":
             ema_update(self.snapshot_primary, self.network, self.ema_decay())
             ema_update(self.snapshot_aux, self.aux_network, self.ema_decay())
