@@ -93,3 +93,19 @@ def test_pce_aux_is_the_residual_auxiliary_on_the_partial_loss_and_scm_pce_aux_s
     assert type(pce_aux.network) is type(aux.network)
     assert pce_aux.loss.regularisers == [] and [term.name for term in aux.loss.regularisers] == ["crf", "vm"]
     assert variant_method("nnUNetTrainerSCM_pceAux").needs == ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux_pCE")
+
+
+@pytest.mark.usefixtures("lab_env")
+def test_ramp_when_found_starts_once_every_class_has_a_pseudo_dice_above_zero():
+    trainer = started_trainer("nnUNetTrainerPASeg_rampWhenFound")
+    per_class = [[0.0, 0.0], [0.6, 0.0], [0.9, float("nan")], [0.9, 0.01], [0.0, 0.0]]
+    for epoch, dice in enumerate(per_class):
+        trainer.logger.log("dice_per_class_or_region", dice, epoch)
+        trainer.logger.log("mean_fg_dice", 0.3, epoch)  # the default's gate (0.5) never opens here
+    assert [trainer.ramp_weight(epoch) for epoch in range(4)] == [0.0] * 4
+    assert trainer.ramp_weight(4) > 0 and trainer.ramp_weight(5) > trainer.ramp_weight(4)  # from epoch 4, on
+    default = started_trainer("nnUNetTrainerPASeg")
+    for epoch, dice in enumerate(per_class):
+        default.logger.log("dice_per_class_or_region", dice, epoch)
+        default.logger.log("mean_fg_dice", 0.3, epoch)
+    assert default.ramp_weight(5) == 0.0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -194,6 +195,25 @@ class nnUNetTrainerPASeg_rampByQuarter(nnUNetTrainerPASeg):
     ramp_start_latest_fraction = 0.25
 
 
+class nnUNetTrainerPASeg_rampWhenFound(nnUNetTrainerPASeg):
+    """The regularisers start once every class has been found (each class's pseudo-Dice above 0 in some epoch) and
+    ramp up over a fifth of the epochs instead of a tenth: on a low-contrast multi-class target the mean pseudo-Dice
+    can stay under 0.5 long after every class is found (deep grey), and a found but weak class needs the partial loss
+    to keep leading for a while."""
+
+    ramp_start_dice = 1e-6
+    ramp_fraction = 0.2
+
+    def ramp_gate_values(self) -> list[float]:
+        # per epoch, the weakest class's best pseudo-Dice so far: a class found once stays found when a later
+        # epoch's validation patches miss it (NaN: absent from the patches, not found yet)
+        values, best = [], None
+        for dice in self.logger.get_value("dice_per_class_or_region", step=None):
+            best = np.asarray(dice, dtype=float) if best is None else np.fmax(best, dice)
+            values.append(float(best.min()))
+        return values
+
+
 # ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
 class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):
     """The auxiliary residual-encoder U-Net trained with the partial loss only. pCE models end about one voxel
@@ -260,7 +280,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASegAux_presetDepth, nnUNetTrainerSCM_presetDepthAux,
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
-             nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter,
+             nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
              nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]

@@ -198,9 +198,12 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
             return 0.0
         latest = None if self.ramp_start_latest_fraction is None else \
             round(self.ramp_start_latest_fraction * self.num_epochs)
-        start = ramp_start_epoch(list(self.logger.get_value("mean_fg_dice", step=None))[:epoch],
-                                 self.ramp_start_dice, latest)
+        start = ramp_start_epoch(self.ramp_gate_values()[:epoch], self.ramp_start_dice, latest)
         return 0.0 if start is None else sigmoid_rampup(epoch - start, self.ramp_fraction * self.num_epochs)
+
+    def ramp_gate_values(self) -> list[float]:
+        """The per-epoch pseudo-Dice that ``ramp_start_dice`` gates: the mean over the foreground classes."""
+        return list(self.logger.get_value("mean_fg_dice", step=None))
 
     def _num_image_channels(self) -> int:
         # As nnU-Net counts them (legacy 'modality' first); the cascade appends segmentation channels after these.
