@@ -146,7 +146,7 @@ def plot(table: dict, trainers: list[Series], path: Path) -> None:
             budgets = sorted(table[trainer])
             colour = colours[trainer[0]]
             means = [np.mean([v[metric] for v in table[trainer][it].values()]) for it in budgets]
-            line, marker = ("--", "s") if trainer[1] not in ("geodesic", FULL_LABELS) else ("-", "o")
+            line, marker = ("-", "o") if trainer[1] in ("geodesic", FULL_LABELS) else ("--", "s")
             ax.plot(budgets, means, line, marker=marker, markevery=[], color=colour, label=label(trainer))
             for it in budgets:
                 values = [v[metric] for v in table[trainer][it].values()]

@@ -85,10 +85,11 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
 
     Start of the ramp (a deviation from the reference, which ramps up from epoch 0): the regularisers stay off
     until the network predicts the labelled foreground, i.e. until nnU-Net's pseudo-Dice (foreground Dice on the
-    labelled voxels of the validation patches, logged every epoch) first reaches ``ramp_start_dice``; the ramp
-    runs from the next epoch on. Both regularisers are minimised by a confident constant prediction, and a network
-    that has not yet found a small foreground is pushed there and stays (measured on the atlas cohort's
-    ventricles: every variant with the CRF on from epoch 0 predicted only background; docs/experiments.md).
+    labelled voxels of the validation patches, logged every epoch; the mean over the foreground classes, or what a
+    variant's ``ramp_gate_values`` returns) first reaches ``ramp_start_dice``; the ramp runs from the next epoch on.
+    Both regularisers are minimised by a confident constant prediction, and a network that has not yet found a small
+    foreground is pushed there and stays (measured on the atlas cohort's ventricles: every variant with the CRF on
+    from epoch 0 predicted only background; docs/experiments.md).
     The start is derived from the logged pseudo-Dice, so ``--c`` resumes it.
 
     Hyperparameters (class attributes; a variant overrides them in its class body):
