@@ -50,7 +50,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,30 +60,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import budget_curve, harness  # noqa: E402
 from benchmarks.harness import REPO, RunFailed  # noqa: E402
+from benchmarks.methods import FULL_LABEL_TRAINERS, MAIN_METHODS, Method  # noqa: E402
 from benchmarks.atlas_cohort import TARGETS, build_cohort  # noqa: E402
 from point_tools.pseudo_labels import DEFAULT_METHOD, METHODS  # noqa: E402
 
 
-@dataclass(frozen=True)
-class Method:
-    """A trainer of the benchmark: ``trainer`` (its ``_budget`` version is trained), the labels it learns from
-    (``kind``: "full" or "clicks") and the trainers whose models it starts from."""
-
-    trainer: str
-    label: str
-    kind: str
-    needs: tuple[str, ...] = ()
-
-
-MAIN_METHODS = {
-    "full": Method("nnUNetTrainer", "nnUNetTrainer (full labels)", "full"),
-    "pce": Method("nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_pCE (clicks)", "clicks"),
-    "paseg": Method("nnUNetTrainerPASeg", "nnUNetTrainerPASeg (clicks)", "clicks"),
-    "aux": Method("nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux (clicks)", "clicks"),
-    "scm": Method("nnUNetTrainerSCM", "nnUNetTrainerSCM (clicks)", "clicks",
-                  ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux")),
-}
-FULL_LABEL_TRAINERS = {m.trainer for m in MAIN_METHODS.values() if m.kind == "full"}
 
 
 def variant_method(trainer: str) -> Method:

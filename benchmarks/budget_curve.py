@@ -17,16 +17,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.methods import FULL_LABEL_TRAINERS  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1, aux.)",
           "nnUNetTrainerSCM": "SCM (stage 2)"}
-FULL_LABEL_TRAINERS = {"nnUNetTrainer"}
 FULL_LABELS = "full"  # the series of full-label trainers: the clicks' pseudo-labels do not enter them
 PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
 
