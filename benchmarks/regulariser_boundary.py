@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.trainers.lab_trainers import lab_trainer  # noqa: E402
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss, VarianceMinimizationLoss  # noqa: E402
-from nnunetv2_paseg.trainers.paseg import crf_grid_scales  # noqa: E402
+from nnunetv2_paseg.trainers.paseg import crf_grid_scales, crf_weight  # noqa: E402
 
 LEVELS = np.round(np.arange(0.10, 0.901, 0.05), 2)
 
@@ -50,9 +50,10 @@ def level_masks(label: np.ndarray, image: np.ndarray) -> list[np.ndarray]:
     return [core | (band & (side * image < side * (mu_in + a * (mu_out - mu_in)))) for a in LEVELS]
 
 
-def regularisers(trainer: str, spacing: tuple[float, ...]):
-    """(w_crf, CRF settings, CRF energy of (probs, image), w_vm, VM loss, VM on the unlabelled voxels only) with
-    ``trainer``'s settings on this spacing; trainers with equal CRF settings share the CRF's energies."""
+def regularisers(trainer: str, spacing: tuple[float, ...], num_foreground_classes: int = 1):
+    """(CRF weight, CRF settings, CRF energy of (probs, image), w_vm, VM loss, VM on the unlabelled voxels only) with
+    ``trainer``'s settings on this spacing and number of foreground classes; trainers with equal CRF settings share
+    the CRF's energies."""
     cls = lab_trainer(trainer)
     if cls is None:
         raise SystemExit(f"regulariser_boundary: no trainer {trainer!r} in nnunetv2_paseg.trainers or the lab")
@@ -67,7 +68,7 @@ def regularisers(trainer: str, spacing: tuple[float, ...]):
         return crf(probs, image).item()
 
     settings = (cls.crf_radius, cls.crf_sigma_xy_mm, cls.crf_sigma_intensity, scales)
-    return (cls.w_crf, settings, crf_energy, cls.w_vm, VarianceMinimizationLoss(normalise=cls.vm_normalise),
+    return (crf_weight(cls.w_crf, num_foreground_classes), settings, crf_energy, cls.w_vm, VarianceMinimizationLoss(normalise=cls.vm_normalise),
             cls.vm_region == "unlabelled")
 
 

@@ -11,9 +11,10 @@ patch about covers it. A labelling is scored as the softened one-hot prediction 
 (s = ``--soften``, so that the cross-entropy is finite; ``--erode K``: each class of the label eroded by K voxels
 first, a structure found short of its surface) with
 
-    L = L_partial(log p, pseudo-labels) + w_crf CRF(p, x) + w_vm VM(p, x)
+    L = L_partial(log p, pseudo-labels) + w CRF(p, x) + w_vm VM(p, x)
 
-with the trainer's weights and CRF / VM settings (``regulariser_boundary.regularisers``) and nnU-Net's partial
+with the trainer's weights (w: ``crf_weight``, the trainer's w_crf divided by the number of foreground classes) and
+CRF / VM settings (``regulariser_boundary.regularisers``) and nnU-Net's partial
 loss (Dice without background + CE, ``ignore`` skipped; the full-resolution output only). For each class c the
 table gives, as means over the images, the change of the partial loss and of the regularisers when c is erased
 (d partial > 0: the clicks' labels hold the class; d regularisers < 0: the regularisers pay for keeping it) and the
@@ -70,7 +71,7 @@ def measure(full_folder: Path, clicks_folder: Path, spacing: tuple[float, ...], 
     ``erode`` voxels first: a structure found short of its surface), and whether L falls."""
     import blosc2
 
-    terms = {t: regularisers(t, spacing) for t in trainers}
+    terms = {t: regularisers(t, spacing, num_classes - 1) for t in trainers}
     loss = partial_loss(ignore_label)
     out = {t: {c: {"partial": [], "reg": [], "erase": []} for c in range(1, num_classes)} for t in trainers}
     for seg_file in sorted(full_folder.glob("*_seg.b2nd")):

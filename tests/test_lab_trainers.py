@@ -110,13 +110,3 @@ def test_ramp_when_found_starts_once_every_class_has_a_pseudo_dice_above_zero():
         default.logger.log("mean_fg_dice", 0.3, epoch)
     assert default.ramp_weight(5) == 0.0
 
-
-@pytest.mark.usefixtures("lab_env")
-def test_crf_weight_per_class_divides_by_the_number_of_foreground_classes():
-    from nnunetv2.utilities.label_handling.label_handling import LabelManager
-
-    trainer = started_trainer("nnUNetTrainerPASeg_wCRFPerClass")
-    assert {term.name: term.weight for term in trainer.loss.regularisers} == {"crf": 1.0, "vm": 0.1}  # one class
-    trainer.label_manager = LabelManager({"background": 0, "caudate": 1, "putamen": 2, "thalamus": 3, "ignore": 4},
-                                         regions_class_order=None)
-    assert {term.name: term.weight for term in trainer.build_regularisers()} == {"crf": 1 / 3, "vm": 0.1}

@@ -12,7 +12,8 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 from nnunetv2_paseg.losses import VarianceMinimizationLoss
-from nnunetv2_paseg.trainers.paseg import crf_grid_scales, near_prediction, ramp_start_epoch, sigmoid_rampup
+from nnunetv2_paseg.trainers.paseg import (crf_grid_scales, crf_weight, near_prediction, ramp_start_epoch,
+                                          sigmoid_rampup)
 from nnunetv2_paseg.trainers.progress_logger import mean_over_ranks
 from tests.conftest import PIPELINE_DATASET, PIPELINE_DATASET_ID, run_cli, started_trainer
 
@@ -74,6 +75,23 @@ def test_logged_components_are_averaged_over_ddp_ranks(tmp_path: Path):
 
 def _regularisers(trainer) -> dict:
     return {term.name: term for term in trainer.loss.regularisers}
+
+
+def test_crf_weight_is_divided_by_the_number_of_foreground_classes():
+    assert crf_weight(1.0, 1) == 1.0 and crf_weight(1.0, 3) == pytest.approx(1 / 3) and crf_weight(0.0, 2) == 0.0
+    with pytest.raises(ValueError, match="needs a foreground class"):
+        crf_weight(1.0, 0)
+
+
+@pytest.mark.usefixtures("pipeline_env")
+def test_the_trainer_weights_its_crf_by_the_dataset_s_foreground_classes():
+    from nnunetv2.utilities.label_handling.label_handling import LabelManager
+
+    trainer = started_trainer("nnUNetTrainerPASeg")  # the pipeline dataset: one foreground class
+    assert {term.name: term.weight for term in trainer.loss.regularisers} == {"crf": 1.0, "vm": 0.1}
+    trainer.label_manager = LabelManager({"background": 0, "caudate": 1, "putamen": 2, "thalamus": 3, "ignore": 4},
+                                         regions_class_order=None)
+    assert {term.name: term.weight for term in trainer.build_regularisers()} == {"crf": 1 / 3, "vm": 0.1}
 
 
 @pytest.mark.usefixtures("pipeline_env")

@@ -215,17 +215,6 @@ class nnUNetTrainerPASeg_rampWhenFound(nnUNetTrainerPASeg):
 
 
 
-class nnUNetTrainerPASeg_wCRFPerClass(nnUNetTrainerPASeg):
-    """The CRF's weight divided by the number of foreground classes. nnU-Net's partial loss averages its Dice over
-    the foreground classes, so the price of erasing one class falls with their number, while the CRF's reward for
-    erasing a structure (the cut pairs along its surface) does not: on deep grey at weight 1, erasing the putamen
-    lowers the stage-1 loss on most training images even at the true labels (``benchmarks/regulariser_erasure.py``).
-    One foreground class (the ventricles): the default."""
-
-    def build_regularisers(self) -> list:
-        self.w_crf = type(self).w_crf / len(self.label_manager.foreground_labels)
-        return super().build_regularisers()
-
 # ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
 class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):
     """The auxiliary residual-encoder U-Net trained with the partial loss only. pCE models end about one voxel
@@ -293,7 +282,6 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
-             nnUNetTrainerPASeg_wCRFPerClass,
              nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]

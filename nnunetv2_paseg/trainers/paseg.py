@@ -56,6 +56,24 @@ def near_prediction(probs: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool3d(foreground, 2 * radius + 1, stride=1, padding=radius) > 0
 
 
+def crf_weight(w_crf: float, num_foreground_classes: int) -> float:
+    """The gated CRF's weight in the stage-1 loss: ``w_crf`` divided by the number of foreground classes.
+
+    nnU-Net's partial loss averages its Dice over the foreground classes, so what it charges for erasing one class
+    falls with their number, while the CRF's reward for erasing a structure (the cut pairs along its surface) does
+    not; with one weight for any number of classes, a low-contrast structure among several is cheaper erased than
+    kept (``benchmarks/regulariser_erasure.py``; docs/experiments.md). One foreground class (both of the reference's
+    datasets): ``w_crf`` itself.
+
+    Example:
+        >>> crf_weight(1.0, 1), crf_weight(1.0, 4)
+        (1.0, 0.25)
+    """
+    if num_foreground_classes < 1:
+        raise ValueError(f"crf_weight: the dataset needs a foreground class, got {num_foreground_classes}")
+    return w_crf / num_foreground_classes
+
+
 def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[float, ...]:
     """Per spatial axis, the scale of the CRF's copy of a patch: an axis whose voxels are finer than
     ``min_spacing_mm`` is resampled to about that spacing (scale spacing / min_spacing_mm), the others are kept.
@@ -78,7 +96,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         L = L_partial(z, y) + ramp(epoch) * sum over regularisers r of  w_r * L_r(p, g)
 
     L_partial is nnU-Net's own loss (Dice + CE that skips the ``ignore`` voxels, on all deep-supervision outputs),
-    and the regularisers (``build_regularisers``: L_mCRF with ``w_crf``, L_VM with ``w_vm``) see only the
+    and the regularisers (``build_regularisers``: L_mCRF with ``crf_weight``, L_VM with ``w_vm``) see only the
     full-resolution output. The validation loss stays nnU-Net's (L_partial). Training steps are nnU-Net's own
     ``train_step``: the network hands its training input to the loss as the guide (channels averaged;
     ``split_batch``).
@@ -93,7 +111,9 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     The start is derived from the logged pseudo-Dice, so ``--c`` resumes it.
 
     Hyperparameters (class attributes; a variant overrides them in its class body):
-        w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off.
+        w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off. With K > 1
+            foreground classes the CRF's weight is w_crf / K (``crf_weight``; a deviation: the reference's datasets
+            had one class).
         vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
         vm_region: the voxels VM sums over: "patch" (the reference: all) or "unlabelled" (those the partial labels
             do not call background, i.e. the objects' boxes: means of the object and its local surround) or "band"
@@ -149,7 +169,8 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         terms = []
         if self.w_crf:
             crf = self.build_crf_loss()
-            terms.append(Regulariser("crf", self.w_crf, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
+            weight = crf_weight(self.w_crf, len(self.label_manager.foreground_labels))
+            terms.append(Regulariser("crf", weight, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
         if self.w_vm:
             vm = VarianceMinimizationLoss(normalise=self.vm_normalise)
             if self.vm_region == "patch":
