@@ -92,6 +92,8 @@ def test_the_trainer_weights_its_crf_by_the_dataset_s_foreground_classes():
     trainer.label_manager = LabelManager({"background": 0, "caudate": 1, "putamen": 2, "thalamus": 3, "ignore": 4},
                                          regions_class_order=None)
     assert {term.name: term.weight for term in trainer.build_regularisers()} == {"crf": 1 / 3, "vm": 0.1}
+    trainer.crf_weight_per_class = False
+    assert {term.name: term.weight for term in trainer.build_regularisers()} == {"crf": 1.0, "vm": 0.1}
 
 
 @pytest.mark.usefixtures("pipeline_env")

@@ -215,6 +215,13 @@ class nnUNetTrainerPASeg_rampWhenFound(nnUNetTrainerPASeg):
 
 
 
+
+class nnUNetTrainerPASeg_wCRFFlat(nnUNetTrainerPASeg):
+    """The CRF at weight w_crf whatever the number of foreground classes (the default until 2026-12-06, and the
+    deep-grey PASeg runs before it): on deep grey it erases the putamen and the thalamus."""
+
+    crf_weight_per_class = False
+
 # ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
 class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):
     """The auxiliary residual-encoder U-Net trained with the partial loss only. pCE models end about one voxel
@@ -282,6 +289,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerSCM_presetDepthAuxEmaTeacher, nnUNetTrainerPASeg_vmVoxels, nnUNetTrainerPASeg_vmVoxels3,
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
+             nnUNetTrainerPASeg_wCRFFlat,
              nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]

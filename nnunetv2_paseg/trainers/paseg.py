@@ -113,7 +113,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
     Hyperparameters (class attributes; a variant overrides them in its class body):
         w_crf, w_vm: weights of the two regularisers (reference: 1.0, 0.1). 0 switches a term off. With K > 1
             foreground classes the CRF's weight is w_crf / K (``crf_weight``; a deviation: the reference's datasets
-            had one class).
+            had one class); ``crf_weight_per_class = False`` keeps w_crf for any K.
         vm_normalise: ``VarianceMinimizationLoss``'s normalise ("class": the reference's per-class variance).
         vm_region: the voxels VM sums over: "patch" (the reference: all) or "unlabelled" (those the partial labels
             do not call background, i.e. the objects' boxes: means of the object and its local surround) or "band"
@@ -134,6 +134,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
 
     w_crf = 1.0
     w_vm = 0.1
+    crf_weight_per_class = True
     vm_normalise = "class"
     vm_region = "patch"
     vm_band_voxels = 2
@@ -169,7 +170,8 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         terms = []
         if self.w_crf:
             crf = self.build_crf_loss()
-            weight = crf_weight(self.w_crf, len(self.label_manager.foreground_labels))
+            weight = crf_weight(self.w_crf, len(self.label_manager.foreground_labels)) if self.crf_weight_per_class \
+                else self.w_crf
             terms.append(Regulariser("crf", weight, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
         if self.w_vm:
             vm = VarianceMinimizationLoss(normalise=self.vm_normalise)
