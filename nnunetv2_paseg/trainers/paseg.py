@@ -170,8 +170,10 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         terms = []
         if self.w_crf:
             crf = self.build_crf_loss()
-            weight = crf_weight(self.w_crf, len(self.label_manager.foreground_labels)) if self.crf_weight_per_class \
-                else self.w_crf
+            classes = len(self.label_manager.foreground_labels)
+            weight = crf_weight(self.w_crf, classes) if self.crf_weight_per_class else self.w_crf
+            self.print_to_log_file(f"CRF weight {weight:.4g} (w_crf {self.w_crf}, {classes} foreground classes, "
+                                   f"crf_weight_per_class {self.crf_weight_per_class})")
             terms.append(Regulariser("crf", weight, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
         if self.w_vm:
             vm = VarianceMinimizationLoss(normalise=self.vm_normalise)
