@@ -68,9 +68,8 @@ def regularisers(trainer: str, spacing: tuple[float, ...], num_foreground_classe
         return crf(probs, image).item()
 
     settings = (cls.crf_radius, cls.crf_sigma_xy_mm, cls.crf_sigma_intensity, scales)
-    weight = crf_weight(cls.w_crf, num_foreground_classes) if cls.crf_weight_per_class else cls.w_crf
-    return (weight, settings, crf_energy, cls.w_vm, VarianceMinimizationLoss(normalise=cls.vm_normalise),
-            cls.vm_region == "unlabelled")
+    return (crf_weight(cls.w_crf, num_foreground_classes, cls.crf_weight_per_class), settings, crf_energy, cls.w_vm,
+            VarianceMinimizationLoss(normalise=cls.vm_normalise), cls.vm_region == "unlabelled")
 
 
 def measure(folder: Path, spacing: tuple[float, ...], trainers: list[str], target_class: int = 1,

@@ -87,7 +87,7 @@ def measure(full_folder: Path, clicks_folder: Path, spacing: tuple[float, ...], 
         crf_energies: dict = {}
         for trainer, (w_crf, settings, crf_energy, w_vm, vm, unlabelled) in terms.items():
             if settings not in crf_energies:
-                crf_energies[settings] = [crf_energy(p, guide) if w_crf else 0.0 for p in probs]
+                crf_energies[settings] = [crf_energy(p, guide) for p in probs]
             mask = (pseudo[None] != 0) if unlabelled else None
             reg = [w_crf * crf + (w_vm * vm(p, guide, mask).item() if w_vm else 0.0)
                    for p, crf in zip(probs, crf_energies[settings])]

@@ -109,4 +109,3 @@ def test_ramp_when_found_starts_once_every_class_has_a_pseudo_dice_above_zero():
         default.logger.log("dice_per_class_or_region", dice, epoch)
         default.logger.log("mean_fg_dice", 0.3, epoch)
     assert default.ramp_weight(5) == 0.0
-

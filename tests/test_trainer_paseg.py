@@ -79,6 +79,7 @@ def _regularisers(trainer) -> dict:
 
 def test_crf_weight_is_divided_by_the_number_of_foreground_classes():
     assert crf_weight(1.0, 1) == 1.0 and crf_weight(1.0, 3) == pytest.approx(1 / 3) and crf_weight(0.0, 2) == 0.0
+    assert crf_weight(1.0, 3, per_class=False) == 1.0
     with pytest.raises(ValueError, match="needs a foreground class"):
         crf_weight(1.0, 0)
 

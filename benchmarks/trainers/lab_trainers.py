@@ -214,13 +214,12 @@ class nnUNetTrainerPASeg_rampWhenFound(nnUNetTrainerPASeg):
         return values
 
 
-
-
 class nnUNetTrainerPASeg_wCRFFlat(nnUNetTrainerPASeg):
     """The CRF at weight w_crf whatever the number of foreground classes (the default until 2026-12-06, and the
     deep-grey PASeg runs before it): on deep grey it erases the putamen and the thalamus."""
 
     crf_weight_per_class = False
+
 
 # ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
 class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):

@@ -56,8 +56,9 @@ def near_prediction(probs: torch.Tensor, radius: int) -> torch.Tensor:
     return F.max_pool3d(foreground, 2 * radius + 1, stride=1, padding=radius) > 0
 
 
-def crf_weight(w_crf: float, num_foreground_classes: int) -> float:
-    """The gated CRF's weight in the stage-1 loss: ``w_crf`` divided by the number of foreground classes.
+def crf_weight(w_crf: float, num_foreground_classes: int, per_class: bool = True) -> float:
+    """The gated CRF's weight in the stage-1 loss: ``w_crf`` divided by the number of foreground classes (``w_crf``
+    itself with ``per_class=False``, the flat weight).
 
     nnU-Net's partial loss averages its Dice over the foreground classes, so what it charges for erasing one class
     falls with their number, while the CRF's reward for erasing a structure (the cut pairs along its surface) does
@@ -71,7 +72,7 @@ def crf_weight(w_crf: float, num_foreground_classes: int) -> float:
     """
     if num_foreground_classes < 1:
         raise ValueError(f"crf_weight: the dataset needs a foreground class, got {num_foreground_classes}")
-    return w_crf / num_foreground_classes
+    return w_crf / num_foreground_classes if per_class else w_crf
 
 
 def crf_grid_scales(spacing: Sequence[float], min_spacing_mm: float) -> tuple[float, ...]:
@@ -171,7 +172,7 @@ class nnUNetTrainerPASeg(SafeCheckpoints, nnUNetTrainer):
         if self.w_crf:
             crf = self.build_crf_loss()
             classes = len(self.label_manager.foreground_labels)
-            weight = crf_weight(self.w_crf, classes) if self.crf_weight_per_class else self.w_crf
+            weight = crf_weight(self.w_crf, classes, self.crf_weight_per_class)
             self.print_to_log_file(f"CRF weight {weight:.4g} (w_crf {self.w_crf}, {classes} foreground classes, "
                                    f"crf_weight_per_class {self.crf_weight_per_class})")
             terms.append(Regulariser("crf", weight, lambda p, g: crf(self._crf_view(p), self._crf_view(g))))
