@@ -5,7 +5,8 @@
         [--epochs 24 [48 96 ...] --iterations 50 --max_features 64] [--device cpu|cuda]
 
 Per seed: a cohort (``benchmarks.atlas_cohort``, that seed), converted twice: from the clicks
-(``paseg_convert``: geodesic pseudo-labels, their quality against the full labels) and from the full labels
+(``paseg_convert``: pseudo-labels by its default method, ``extremes``, or ``--pseudo_labels``; their quality against
+the full labels) and from the full labels
 (the upper bound). Then, each on the same fixed schedule (``NAME_budget``, benchmarks/trainers/lab_trainers.py),
 fold ``all``:
 

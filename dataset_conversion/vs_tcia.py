@@ -5,8 +5,8 @@
 Under VS_ROOT (searched recursively, so PA-Seg's ``image_crop/``, ``label_crop/`` and
 ``annotation_7points/`` folders work as well as one flat folder), per case ``CASE_T2.nii.gz`` (image),
 ``CASE_7points.nii.gz`` (clicks: 1 background, 2 foreground) and ``CASE_Label.nii.gz`` (full label, 0/1).
-The split CSV's ``training`` and ``validation`` cases become imagesTr/labelsTr with geodesic pseudo-labels
-(their full labels feed the quality report), its ``inference`` cases imagesTs with their full labels in
+The split CSV's ``training`` and ``validation`` cases become imagesTr/labelsTr with pseudo-labels
+(``paseg_convert``'s methods, ``extremes`` by default; their full labels feed the quality report), its ``inference`` cases imagesTs with their full labels in
 labelsTs. Cases under VS_ROOT that the split does not list are left out.
 """
 from __future__ import annotations

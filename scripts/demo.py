@@ -6,7 +6,7 @@ Steps, each printed as it runs and skipped when its result is already there (``-
 1. a cohort of real brain MRI with real labels (``python -m benchmarks.atlas_cohort``: the lateral ventricles, 24 training
    and 12 test cases derived from the MNI152 template and its neuromorphometrics labels) with 7 simulated clicks
    per ventricle on the training cases;
-2. ``paseg_convert --preview``: geodesic pseudo-labels with nnU-Net's ignore label, their quality against the full
+2. ``paseg_convert --preview``: pseudo-labels (its default method, ``extremes``) with nnU-Net's ignore label, their quality against the full
    labels, and pictures of them (``previews/CASE.png`` and ``previews/overview.png`` in the dataset folder);
 3. ``nnUNetv2_plan_and_preprocess`` and, on the CPU, ``paseg_add_small_plans`` (a CPU-sized network, ``3d_small``);
 4. ``nnUNetv2_train ... -tr nnUNetTrainerPASeg_budget`` (stage 1 of PA-Seg on a fixed, short schedule: see
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     timed("cohort", t0)
 
     t0 = time.time()
-    step(2, f"clicks -> geodesic pseudo-labels -> {raw}")
+    step(2, f"clicks -> pseudo-labels -> {raw}")
     convert_clicks(env, cohort, args.dataset_id, name, ["lateral_ventricles"], args.num_processes, preview=True,
                    prefix="demo")
     timed("convert", t0)
