@@ -21,8 +21,8 @@ trainers), predicted on the test images and scored against their full labels: Di
 pooled voxel precision / recall per class.
 
 Writes to ``--results`` (default benchmarks/results/): ``accuracy.{md,json,png}``
-(``accuracy[_TARGET][_PLANS][_METHOD].*`` for a target other than the ventricles, plans other than nnUNetPlans,
-pseudo-labels other than paseg_convert's default; see ``report_stem``): the main methods, mean ± std over seeds, the
+(``accuracy[_TARGET][_PLANS][_eEPOCHS][_METHOD].*`` for a target other than the ventricles, plans other than
+nnUNetPlans, a budget other than 24 epochs, pseudo-labels other than paseg_convert's default; see ``report_stem``): the main methods, mean ± std over seeds, the
 issue's targets and whether every run found the foreground, and under nnUNetPlans a table per other plans on record;
 ``ablation[...].md``: every trainer, per seed (full-label runs count for every pseudo-label method); and
 ``runs.jsonl``: one line per finished training with the commit and day of that training (appended once, never
@@ -269,6 +269,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+DEFAULT_EPOCHS = 24  # x 50 iterations: the benchmark's budget, as the demo's
 QUALITY_METRICS = ("fg_precision", "fg_recall", "bg_precision", "labelled_share")
 # Runs recorded before these keys were stored had these settings.
 _RECORD_DEFAULTS = {"n_train": 24, "n_test": 12, "pseudo_labels": "geodesic", "plans": harness.DEFAULT_PLANS}
@@ -407,11 +408,14 @@ def fmt(entry: dict, digits: int = 3) -> str:
 
 def report_stem(args) -> str:
     """``accuracy``, with ``_TARGET`` for a target other than the ventricles, ``_PLANS`` for plans other than
-    nnU-Net's default and ``_METHOD`` for pseudo-labels other than ``paseg_convert``'s default, so that the reports
-    of several settings can share one results folder."""
+    nnU-Net's default, ``_eEPOCHS`` for a budget other than the default and ``_METHOD`` for pseudo-labels other than
+    ``paseg_convert``'s default, so that the reports of several settings can share one results folder (a report of
+    one budget must not overwrite another's)."""
     stem = "accuracy" if args.target == "ventricles" else f"accuracy_{args.target}"
     if args.plans != harness.DEFAULT_PLANS:
         stem += f"_{args.plans}"
+    if args.epochs != DEFAULT_EPOCHS:
+        stem += f"_e{args.epochs}"
     return stem if args.pseudo_labels == DEFAULT_METHOD else f"{stem}_{args.pseudo_labels}"
 
 
@@ -637,7 +641,7 @@ def main() -> None:
     parser.add_argument("--target", choices=sorted(TARGETS), default="ventricles")
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=12)
-    parser.add_argument("--epochs", type=int, nargs="+", default=[24],
+    parser.add_argument("--epochs", type=int, nargs="+", default=[DEFAULT_EPOCHS],
                         help="epochs per training (default 24); several budgets (e.g. 24 48 96): each in its own "
                              "WORK/e{EPOCHS} and RESULTS/budget/e{EPOCHS}, then the curve (budget_curve.py) in "
                              "RESULTS/budget")

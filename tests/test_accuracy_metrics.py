@@ -213,3 +213,17 @@ def test_the_report_of_the_plain_plans_shows_the_other_plans_beside_it(tmp_path)
     accuracy.report(_report_args(tmp_path, seeds=[0], **resenc), ["structure"])
     own = (tmp_path / "accuracy_nnUNetResEncUNetMPlans_geodesic.md").read_text()
     assert "| nnUNetTrainerPASeg (clicks) | 1 | 0.800 ± 0.000 |" in own and "0.760" not in own
+
+
+def test_reports_of_two_budgets_share_a_results_folder(tmp_path) -> None:
+    """A budget other than the default is named in the report's files (``_e48``), so reporting it leaves the
+    default budget's report (and any other budget's) as it was."""
+    records = [_record(0, "nnUNetTrainerPASeg", 100, 0.70), _record(0, "nnUNetTrainerPASeg", 200, 0.80, epochs=48)]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    accuracy.report(_report_args(tmp_path, seeds=[0]), ["structure"])
+    accuracy.report(_report_args(tmp_path, seeds=[0], epochs=48), ["structure"])
+    default, longer = ((tmp_path / f"accuracy{e}_geodesic.md").read_text() for e in ("", "_e48"))
+    assert "| nnUNetTrainerPASeg (clicks) | 1 | 0.700 ± 0.000 |" in default and "0.800" not in default
+    assert "| nnUNetTrainerPASeg (clicks) | 1 | 0.800 ± 0.000 |" in longer and "0.700" not in longer
+    assert "48 epochs x 50 iterations" in (tmp_path / "ablation_e48_geodesic.md").read_text()
