@@ -3,6 +3,7 @@ with a trainer's settings, on masks cut at a range of intensity levels across th
 
     .venv/bin/python benchmarks/regulariser_boundary.py --work benchmark_output/ventricles --seed 10 \\
         nnUNetTrainerPASeg nnUNetTrainerPASeg_noVM nnUNetTrainerPASeg_vmVoxels [--out benchmarks/results/X.md]
+        [--base_id 860 --target_class 2]   (another target's datasets; one class of several against the rest)
 
 Reads the accuracy benchmark's preprocessed full-label dataset of that seed (``WORK/nnUNet_preprocessed/
 Dataset{BASE + 2 SEED + 1}_*``, 3d_fullres: nnU-Net's normalised images and their labels). Per training image, with
@@ -73,12 +74,14 @@ def regularisers(trainer: str, spacing: tuple[float, ...], num_foreground_classe
 
 
 def measure(folder: Path, spacing: tuple[float, ...], trainers: list[str], target_class: int = 1,
-            clicks_folder: Path | None = None) -> dict:
-    """{"labels": levels, trainer: {"crf": levels, "vm": levels, "total": levels}}, one level per image;
-    ``clicks_folder``: the preprocessed pseudo-labels of the same images, for trainers whose VM needs them."""
+            clicks_folder: Path | None = None, num_foreground_classes: int = 1) -> dict:
+    """{"labels": levels, trainer: {"crf": levels, "vm": levels, "total": levels}}, one level per image, for the
+    ``target_class`` object against everything else; ``clicks_folder``: the preprocessed pseudo-labels of the same
+    images, for trainers whose VM needs them; ``num_foreground_classes``: the dataset's, which sets the trainers'
+    CRF weight (``crf_weight``)."""
     import blosc2
 
-    terms = {t: regularisers(t, spacing) for t in trainers}
+    terms = {t: regularisers(t, spacing, num_foreground_classes) for t in trainers}
     levels: dict = {"labels": [], **{t: {"crf": [], "vm": [], "total": []} for t in trainers}}
     for seg_file in sorted(folder.glob("*_seg.b2nd")):
         label = np.asarray(blosc2.open(str(seg_file))[:])[0] == target_class
@@ -108,6 +111,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="the accuracy benchmark's work folder")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--base_id", type=int, default=820, help="the benchmark's base dataset id (default 820)")
+    parser.add_argument("--target_class", type=int, default=1,
+                        help="the label value of the object whose boundary is measured (default 1)")
     parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
     parser.add_argument("trainers", nargs="+")
     args = parser.parse_args()
@@ -117,21 +122,28 @@ def main() -> None:
         raise SystemExit(f"regulariser_boundary: no full-label dataset of seed {args.seed} under {args.work}")
     import json
     spacing = tuple(json.loads((dataset / "nnUNetPlans.json").read_text())["configurations"]["3d_fullres"]["spacing"])
+    labels = json.loads((dataset / "dataset.json").read_text())["labels"]
+    classes = {value: name for name, value in labels.items() if name not in ("background", "ignore")}
+    if args.target_class not in classes:
+        raise SystemExit(f"regulariser_boundary: --target_class {args.target_class} is not a foreground class of "
+                         f"{dataset.name} ({classes})")
     clicks = next((args.work / "nnUNet_preprocessed").glob(f"Dataset{args.base_id + 2 * args.seed:03d}_*"), None)
-    levels = measure(dataset / "nnUNetPlans_3d_fullres", spacing, args.trainers,
-                     clicks_folder=clicks / "nnUNetPlans_3d_fullres" if clicks else None)
+    levels = measure(dataset / "nnUNetPlans_3d_fullres", spacing, args.trainers, args.target_class,
+                     clicks_folder=clicks / "nnUNetPlans_3d_fullres" if clicks else None,
+                     num_foreground_classes=len(classes))
 
     def fmt(values: list[float]) -> str:
         return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
     lines = [f"Boundary level a of the lowest energy (0: the object's mean, 1: its surround's; mean ± std over the "
-             f"{len(levels['labels'])} training images of {dataset.name}). Labels' own level: "
+             f"{len(levels['labels'])} training images of {dataset.name}; object: "
+             f"{classes[args.target_class]}, one of {len(classes)} foreground classes). Labels' own level: "
              f"{fmt(levels['labels'])}.", "",
              "| trainer | CRF | VM | w_crf CRF + w_vm VM |", "|---|---|---|---|"]
     lines += [f"| {t} | {fmt(levels[t]['crf'])} | {fmt(levels[t]['vm'])} | {fmt(levels[t]['total'])} |"
               for t in args.trainers]
     lines += ["", f"Command: `python benchmarks/regulariser_boundary.py --work {args.work} --seed {args.seed} "
-              f"{' '.join(args.trainers)}`"]
+              f"--base_id {args.base_id} --target_class {args.target_class} {' '.join(args.trainers)}`"]
     print("\n".join(lines))
     if args.out:
         args.out.write_text("# Where stage 1's regularisers put the boundary\n\n" + "\n".join(lines) + "\n")
