@@ -96,6 +96,31 @@ def test_pce_aux_is_the_residual_auxiliary_on_the_partial_loss_and_scm_pce_aux_s
 
 
 @pytest.mark.usefixtures("lab_env")
+def test_scm_ensemble_target_gives_both_networks_the_snapshots_mean_label():
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    from benchmarks.accuracy import variant_method
+
+    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, "nnUNetTrainerSCM_pceAuxEnsembleTarget",
+                                    device=torch.device("cpu"))
+    torch.manual_seed(0)
+    primary, aux = torch.randn(1, 2, 4, 4, 4), torch.randn(1, 2, 4, 4, 4) * 3
+    ignore = trainer.label_manager.ignore_label
+    target = torch.full((1, 1, 4, 4, 4), ignore, dtype=torch.int16)
+    target[0, 0, 0] = 0  # a slice labelled by the clicks keeps its label
+    targets_a, targets_b = trainer.self_training_targets(primary, aux, target)
+    expected = ((primary.softmax(1) + aux.softmax(1)) / 2).argmax(1, keepdim=True).to(torch.int16)
+    expected[0, 0, 0] = 0
+    assert torch.equal(targets_a, expected) and torch.equal(targets_b, expected)
+    own_a, own_b = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, "nnUNetTrainerSCM_pceAux",
+                                         device=torch.device("cpu")).self_training_targets(primary, aux, target)
+    assert not torch.equal(own_a, own_b)  # the default: each network its own snapshot's label
+    assert variant_method("nnUNetTrainerSCM_pceAuxEnsembleTarget").needs == ("nnUNetTrainerPASeg",
+                                                                             "nnUNetTrainerPASegAux_pCE")
+
+
+@pytest.mark.usefixtures("lab_env")
 def test_ramp_when_found_starts_once_every_class_has_a_pseudo_dice_above_zero():
     trainer = started_trainer("nnUNetTrainerPASeg_rampWhenFound")
     per_class = [[0.0, 0.0], [0.6, 0.0], [0.9, float("nan")], [0.9, 0.01], [0.0, 0.0]]

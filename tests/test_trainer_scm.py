@@ -19,8 +19,9 @@ from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2_paseg.losses import cross_distillation_loss
 from nnunetv2_paseg.trainers.paseg_aux import (PLAIN_UNET, RESENC_UNET, auxiliary_architecture,
                                                resenc_preset_blocks)
-from nnunetv2_paseg.trainers.scm import (downsample_like, ema_update, frozen_copy, hard_pseudo_labels,
-                                         is_refresh_epoch, load_full_network, refresh_snapshot, stage1_checkpoint)
+from nnunetv2_paseg.trainers.scm import (downsample_like, ema_update, ensemble_teacher, frozen_copy,
+                                         hard_pseudo_labels, is_refresh_epoch, load_full_network, refresh_snapshot,
+                                         stage1_checkpoint)
 from tests.conftest import run_cli
 from tests.synthetic import ellipsoid_case
 
@@ -109,6 +110,19 @@ def test_pseudo_labels_keep_clicked_voxels_and_downsample_like_nnunet():
     ours = downsample_like(labels, targets)
     for mine, theirs in zip(ours, targets):
         assert mine.shape == theirs.shape and torch.equal(mine, theirs)
+
+
+def test_ensemble_teacher_is_the_mean_softmax_and_the_surer_snapshot_wins():
+    torch.manual_seed(3)
+    a, b = torch.randn(2, 3, 4, 5, 6), torch.randn(2, 3, 4, 5, 6)
+    mean = ensemble_teacher(a, b)
+    assert torch.allclose(mean, (a.softmax(1) + b.softmax(1)) / 2) and torch.allclose(mean.sum(1), torch.ones(2, 4, 5, 6))
+    agree = a.argmax(1) == b.argmax(1)
+    assert torch.equal(mean.argmax(1)[agree], a.argmax(1)[agree])
+    sure, unsure = torch.tensor([[[5.0], [0.0]]]), torch.tensor([[[0.0], [0.5]]])  # (1, 2, 1)
+    assert mean.dtype == torch.float32 and ensemble_teacher(sure, unsure).argmax(1).tolist() == [[0]]
+    with pytest.raises(ValueError, match="one shape"):
+        ensemble_teacher(a, b[:, :2])
 
 
 # --- the snapshot schedule ---------------------------------------------------------------------------------------

@@ -239,6 +239,14 @@ class nnUNetTrainerSCM_pceAux(nnUNetTrainerSCM):
     aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE"
 
 
+class nnUNetTrainerSCM_pceAuxEnsembleTarget(nnUNetTrainerSCM_pceAux):
+    """nnUNetTrainerSCM_pceAux whose two networks both self-train on the hard label of the snapshots' mean softmax:
+    the partial-loss network errs outside the labels and PASeg inside, and their ensemble's boundary lies between the
+    two (docs/experiments.md), where cross distillation alone pushed the primary past the labels (SCM_pceAux)."""
+
+    self_training_target = "ensemble"
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -289,7 +297,8 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
              nnUNetTrainerPASeg_wCRFFlat,
-             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux]
+             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux,
+             nnUNetTrainerSCM_pceAuxEnsembleTarget]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

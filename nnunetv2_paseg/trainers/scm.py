@@ -89,6 +89,20 @@ def hard_pseudo_labels(teacher_logits: torch.Tensor, labels: torch.Tensor | None
     return torch.where(labels == ignore_label, pseudo.to(labels.dtype), labels)
 
 
+def ensemble_teacher(*teacher_logits: torch.Tensor) -> torch.Tensor:
+    """The snapshots' ensemble: the mean of their softmax, (N, C, *spatial) probabilities in [0, 1] (its argmax is the
+    ensemble's hard label, as nnUNetv2_ensemble decides). Where the snapshots disagree, the more confident one wins.
+
+    Example:
+        >>> a, b = torch.tensor([[[4.0], [0.0]]]), torch.tensor([[[0.0], [1.0]]])  # (1, 2, 1): A sure, B unsure
+        >>> ensemble_teacher(a, b).argmax(1).tolist()
+        [[0]]
+    """
+    if not teacher_logits or any(t.shape != teacher_logits[0].shape for t in teacher_logits):
+        raise ValueError(f"ensemble_teacher: needs logits of one shape, got {[tuple(t.shape) for t in teacher_logits]}")
+    return torch.stack([t.float().softmax(1) for t in teacher_logits]).mean(0)
+
+
 def downsample_like(seg: torch.Tensor, targets: list[torch.Tensor]) -> list[torch.Tensor]:
     """``seg`` (N, 1, *spatial) at the shape of each deep-supervision target, with nnU-Net's own rule
     (``DownsampleSegForDSTransform``: nearest-exact interpolation)."""
@@ -171,6 +185,11 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     nnU-Net's pseudo Dice is measured against the same partial labels the stage-1 networks were fit to, so "best"
     would tend to pin the snapshots to the stage-1 weights.
 
+    ``self_training_target``: "own" (above, the reference) or "ensemble": both networks self-train on the hard
+    label of the snapshots' mean softmax (``ensemble_teacher``), ``argmax (softmax A'(x) + softmax B'(x)) / 2 | y``;
+    with two stage-1 networks that err on opposite sides of the boundary, their ensemble is nearer to it than
+    either.
+
     The auxiliary network's architecture is that of ``aux_architecture`` (a trainer class with
     ``build_network_architecture``); its stage-1 weights come from ``aux_stage1_trainer``.
 
@@ -187,6 +206,7 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     snapshot_fraction = 0.2
     teacher = "refresh"
     keep_labelled_voxels = True
+    self_training_target = "own"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -205,6 +225,9 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
         super().initialize()
         if self.teacher not in ("refresh", "ema"):
             raise ValueError(f"{type(self).__name__}: teacher must be 'refresh' or 'ema', got {self.teacher!r}")
+        if self.self_training_target not in ("own", "ensemble"):
+            raise ValueError(f"{type(self).__name__}: self_training_target must be 'own' or 'ensemble', got "
+                             f"{self.self_training_target!r}")
         self.aux_network = self.aux_architecture.build_network_architecture(
             self.plans_manager, self.configuration_manager, self.num_input_channels,
             self.label_manager.num_segmentation_heads, self.enable_deep_supervision).to(self.device)
@@ -268,6 +291,16 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
                                     self.label_manager.ignore_label)
         return downsample_like(pseudo, target) if isinstance(target, list) else pseudo
 
+    def self_training_targets(self, teacher_primary: torch.Tensor, teacher_aux: torch.Tensor,
+                              target: torch.Tensor | list[torch.Tensor]) -> tuple:
+        """(A's, B's) self-training targets from the snapshots' logits and the batch's (partial) target, as
+        ``self_training_target`` says."""
+        if self.self_training_target == "ensemble":
+            shared = self._self_training_targets(ensemble_teacher(teacher_primary, teacher_aux), target)
+            return shared, shared
+        return (self._self_training_targets(teacher_primary, target),
+                self._self_training_targets(teacher_aux, target))
+
     def _learn(self, network: nn.Module, optimizer: torch.optim.Optimizer, grad_scaler, data: torch.Tensor,
                targets, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One optimiser step of ``network`` on ``(1 - w_kd) * L_self + w_kd * L_ckd``; returns the detached
@@ -294,11 +327,12 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
             teacher_primary = self.snapshot_primary(data)
             teacher_aux = self.snapshot_aux(data)
         agreement = (hard_pseudo_labels(teacher_primary) == hard_pseudo_labels(teacher_aux)).float().mean()
+        targets_a, targets_b = self.self_training_targets(teacher_primary, teacher_aux, target)
         # One network after the other: only one autograd graph is alive at a time.
-        total_a, self_a, ckd_a = self._learn(self.network, self.optimizer, self.grad_scaler, data,
-                                             self._self_training_targets(teacher_primary, target), teacher_aux)
+        total_a, self_a, ckd_a = self._learn(self.network, self.optimizer, self.grad_scaler, data, targets_a,
+                                             teacher_aux)
         total_b, self_b, ckd_b = self._learn(self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data,
-                                             self._self_training_targets(teacher_aux, target), teacher_primary)
+                                             targets_b, teacher_primary)
         if self.teacher == "ema":
             ema_update(self.snapshot_primary, self.network, self.ema_decay())
             ema_update(self.snapshot_aux, self.aux_network, self.ema_decay())
