@@ -21,7 +21,8 @@ import numpy as np
 import SimpleITK as sitk
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
 from benchmarks.accuracy import dice, hd95, summarise_run  # noqa: E402
 from benchmarks.atlas_cohort import TARGETS  # noqa: E402
@@ -125,9 +126,7 @@ def main() -> None:
              f"`{args.configuration}`; {len(list((raw / 'labelsTs').glob('*.nii.gz')))} test cases.", "",
              *table(summaries, classes, *args.trainers), "",
              f"Command: `python benchmarks/ensemble_check.py {' '.join(sys.argv[1:])}`"]
-    print("\n".join(lines))
-    if args.out:
-        args.out.write_text("# Two models of the accuracy benchmark combined\n\n" + "\n".join(lines) + "\n")
+    harness.print_table(lines, args.out, "Two models of the accuracy benchmark combined")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,13 @@ def nnunet_environment(root: Path, epochs: int, iterations: int, jobs: int = 1, 
     return env
 
 
+def print_table(lines: list[str], out: Path | None, title: str) -> None:
+    """A measurement's markdown lines to the terminal and, with ``out``, to that file under ``# title``."""
+    print("\n".join(lines))
+    if out:
+        out.write_text(f"# {title}\n\n" + "\n".join(lines) + "\n")
+
+
 def run(env: dict, name: str, *args, log_file: Path | None = None, prefix: str = "run") -> None:
     """Run a console script of this environment; its output goes to ``log_file`` (appended) or the terminal.
 

@@ -33,6 +33,7 @@ from scipy import ndimage
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 from benchmarks.trainers.lab_trainers import lab_trainer  # noqa: E402
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss, VarianceMinimizationLoss  # noqa: E402
 from nnunetv2_paseg.trainers.paseg import crf_grid_scales, crf_weight  # noqa: E402
@@ -144,9 +145,7 @@ def main() -> None:
               for t in args.trainers]
     lines += ["", f"Command: `python benchmarks/regulariser_boundary.py --work {args.work} --seed {args.seed} "
               f"--base_id {args.base_id} --target_class {args.target_class} {' '.join(args.trainers)}`"]
-    print("\n".join(lines))
-    if args.out:
-        args.out.write_text("# Where stage 1's regularisers put the boundary\n\n" + "\n".join(lines) + "\n")
+    harness.print_table(lines, args.out, "Where stage 1's regularisers put the boundary")
 
 
 if __name__ == "__main__":

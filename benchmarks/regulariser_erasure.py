@@ -35,6 +35,7 @@ from scipy import ndimage
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import harness  # noqa: E402
 from benchmarks.regulariser_boundary import regularisers  # noqa: E402
 
 
@@ -140,9 +141,7 @@ def main() -> None:
     lines += ["", f"Command: `python benchmarks/regulariser_erasure.py --work WORK --seed {args.seed} --base_id "
               f"{args.base_id} --plans {args.plans} --erode {args.erode} --soften {args.soften} "
               f"{' '.join(args.trainers)}`"]
-    print("\n".join(lines))
-    if args.out:
-        args.out.write_text("# Whether stage 1's loss would rather erase a structure\n\n" + "\n".join(lines) + "\n")
+    harness.print_table(lines, args.out, "Whether stage 1's loss would rather erase a structure")
 
 
 if __name__ == "__main__":
