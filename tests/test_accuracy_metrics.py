@@ -96,6 +96,8 @@ def test_differences_are_paired_by_seed() -> None:
                "M": {"seeds": [0, 1], "mean_dice": {"per_seed": [0.74, 0.75]}}}
     diff, seeds = accuracy.paired_difference(summary, "M", "S")
     assert seeds == [0, 1] and diff == pytest.approx(-0.01)
+    ratio, seeds = accuracy.paired_ratio(summary, "M", "S")  # SCM / full and PASeg / full: the same rule
+    assert seeds == [0, 1] and ratio == pytest.approx(0.745 / 0.755)
 
 
 @pytest.mark.parametrize("stored", [{"commit": "abc1234"}, {}])
@@ -208,7 +210,7 @@ def test_the_report_of_the_plain_plans_shows_the_other_plans_beside_it(tmp_path)
     assert "On `nnUNetResEncUNetMPlans` (the same cohorts, budget and width):" in table
     assert "| nnUNetTrainerPASeg (clicks) | 1 | 0.800 ± 0.000 |" in table
     assert ("`nnUNetResEncUNetMPlans`: PASeg - pCE +0.080 Dice (paired, seeds [0]); `nnUNetPlans`: PASeg - pCE +0.060 "
-            "Dice (paired, seeds [0]); SCM / full 0.900.") in table
+            "Dice (paired, seeds [0]); SCM / full 0.900 (seeds [0]).") in table
 
     accuracy.report(_report_args(tmp_path, seeds=[0], **resenc), ["structure"])
     own = (tmp_path / "accuracy_nnUNetResEncUNetMPlans_geodesic.md").read_text()
