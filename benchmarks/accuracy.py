@@ -121,12 +121,18 @@ def score_folder(pred_dir: Path, truth_dir: Path, num_classes: int) -> dict:
         truth = sitk.GetArrayFromImage(truth_img)
         pred = sitk.GetArrayFromImage(sitk.ReadImage(str(pred_file)))
         spacing = truth_img.GetSpacing()[::-1]
-        scores[case] = {}
-        for c in range(1, num_classes + 1):
-            p, t = pred == c, truth == c
-            scores[case][str(c)] = {"Dice": dice(p, t), "HD95": hd95(p, t, spacing), "tp": int((p & t).sum()),
-                                    "fp": int((p & ~t).sum()), "fn": int((~p & t).sum())}
+        scores[case] = score_case(pred, truth, spacing, num_classes)
     return scores
+
+
+def score_case(pred: np.ndarray, truth: np.ndarray, spacing: tuple[float, ...], num_classes: int) -> dict:
+    """{class: {"Dice", "HD95", "tp", "fp", "fn"}} of one test case's label map against its truth."""
+    out = {}
+    for c in range(1, num_classes + 1):
+        p, t = pred == c, truth == c
+        out[str(c)] = {"Dice": dice(p, t), "HD95": hd95(p, t, spacing), "tp": int((p & t).sum()),
+                       "fp": int((p & ~t).sum()), "fn": int((~p & t).sum())}
+    return out
 
 
 def summarise_run(scores: dict, classes: list[str]) -> dict:
@@ -576,6 +582,11 @@ def plot(summary: dict, classes: list[str], labels: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def default_base_id(target: str) -> int:
+    """The benchmark's base dataset id of a target (dataset ids: base + 2 seed, + 1 for full labels)."""
+    return 820 if target == "ventricles" else 860
+
+
 def dataset_ids(base: int, seed: int) -> dict[str, int]:
     return {"clicks": base + 2 * seed, "full": base + 2 * seed + 1}
 
@@ -691,7 +702,7 @@ def main() -> None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     args.gpu_name = torch.cuda.get_device_name(0) if args.device == "cuda" else None
     args.configuration = args.configuration or ("3d_small" if args.device == "cpu" else "3d_fullres")
-    args.base_id = args.base_id if args.base_id is not None else (820 if args.target == "ventricles" else 860)
+    args.base_id = args.base_id if args.base_id is not None else default_base_id(args.target)
     args.work = (args.work or REPO / "benchmark_output" / args.target).resolve()
     args.commit = git_commit()
     args.plans = harness.PLANS_OF_PLANNER[args.planner]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import harness  # noqa: E402
-from benchmarks.accuracy import dice, hd95, summarise_run  # noqa: E402
+from benchmarks.accuracy import default_base_id, score_case, summarise_run  # noqa: E402
 from benchmarks.atlas_cohort import TARGETS  # noqa: E402
 
 
@@ -60,12 +60,7 @@ def score_mixtures(folder_a: Path, folder_b: Path, truth_dir: Path, weights: Seq
             raise ValueError(f"{folder_a / case}.npz: probabilities of shape {prob_a.shape[1:]}, its label "
                              f"{truth_file} {truth.shape}")
         for w in weights:
-            pred = mixed_segmentation(prob_a, prob_b, w)
-            scores[w][case] = {}
-            for c in range(1, len(classes) + 1):
-                p, t = pred == c, truth == c
-                scores[w][case][str(c)] = {"Dice": dice(p, t), "HD95": hd95(p, t, spacing), "tp": int((p & t).sum()),
-                                           "fp": int((p & ~t).sum()), "fn": int((~p & t).sum())}
+            scores[w][case] = score_case(mixed_segmentation(prob_a, prob_b, w), truth, spacing, len(classes))
     return {w: summarise_run(s, classes) for w, s in scores.items()}
 
 
@@ -102,7 +97,7 @@ def main() -> None:
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    base = args.base_id if args.base_id is not None else (860 if args.target == "deepgrey" else 820)
+    base = args.base_id if args.base_id is not None else default_base_id(args.target)
     env = harness.nnunet_environment(args.work, args.epochs, args.iterations)
     raw = next(Path(env["nnUNet_raw"]).glob(f"Dataset{base + 2 * args.seed:03d}_*"), None)
     if raw is None:
