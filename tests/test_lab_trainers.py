@@ -120,6 +120,38 @@ def test_scm_ensemble_target_gives_both_networks_the_snapshots_mean_label():
                                                                              "nnUNetTrainerPASegAux_pCE")
 
 
+def test_scm_frozen_teacher_keeps_the_stage1_networks_as_snapshots(lab_env: dict[str, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+
+    from nnunetv2_paseg.trainers.scm import AUX_WEIGHTS_ENV, PRIMARY_WEIGHTS_ENV, is_refresh_epoch, unwrap
+
+    torch.manual_seed(0)
+    trainer = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, "nnUNetTrainerSCM_pceAuxFrozenEnsemble",
+                                    device=torch.device("cpu"))
+    trainer.initialize()
+    for env_var, network, name in ((PRIMARY_WEIGHTS_ENV, trainer.network, "primary"),
+                                   (AUX_WEIGHTS_ENV, trainer.aux_network, "aux")):
+        torch.save({"network_weights": unwrap(network).state_dict()}, tmp_path / f"{name}.pth")
+        monkeypatch.setenv(env_var, str(tmp_path / f"{name}.pth"))
+
+    def weights(module):
+        return torch.cat([p.detach().flatten().clone() for p in unwrap(module).parameters()])
+
+    trainer.on_train_start()
+    stage1 = [weights(m) for m in (trainer.network, trainer.snapshot_primary, trainer.snapshot_aux)]
+    refresh = next(e for e in range(1, trainer.num_epochs) if is_refresh_epoch(e, trainer.num_epochs,
+                                                                               trainer.snapshot_fraction))
+    for epoch in (0, refresh):  # a refreshing teacher would copy the trained weights at the second
+        trainer.current_epoch = epoch
+        trainer.on_train_epoch_start()
+        trainer.train_step(next(trainer.dataloader_train))
+    assert not torch.equal(weights(trainer.network), stage1[0])
+    assert torch.equal(weights(trainer.snapshot_primary), stage1[1])
+    assert torch.equal(weights(trainer.snapshot_aux), stage1[2])
+
+
 @pytest.mark.usefixtures("lab_env")
 def test_ramp_when_found_starts_once_every_class_has_a_pseudo_dice_above_zero():
     trainer = started_trainer("nnUNetTrainerPASeg_rampWhenFound")

@@ -247,6 +247,15 @@ class nnUNetTrainerSCM_pceAuxEnsembleTarget(nnUNetTrainerSCM_pceAux):
     self_training_target = "ensemble"
 
 
+class nnUNetTrainerSCM_pceAuxFrozenEnsemble(nnUNetTrainerSCM_pceAuxEnsembleTarget):
+    """nnUNetTrainerSCM_pceAuxEnsembleTarget whose snapshots stay the stage-1 networks: both networks learn the
+    stage-1 ensemble's label (PASeg + the partial-loss auxiliary, averaged), which is better than either stage-1
+    network, and, unlike refreshed snapshots, a fixed teacher cannot follow the two networks as they converge to one
+    boundary (with refreshed snapshots the partial-loss partner lost its recall: docs/experiments.md)."""
+
+    teacher = "frozen"
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -298,7 +307,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
              nnUNetTrainerPASeg_wCRFFlat,
              nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux,
-             nnUNetTrainerSCM_pceAuxEnsembleTarget]
+             nnUNetTrainerSCM_pceAuxEnsembleTarget, nnUNetTrainerSCM_pceAuxFrozenEnsemble]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}

@@ -180,7 +180,8 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     Snapshots (``teacher``): "refresh" copies the networks' current weights at the start of every
     ``snapshot_fraction`` of the epochs (``is_refresh_epoch``); "ema" makes each snapshot an exponential moving
     average of its network's weights, updated after every step with a time constant of the same length
-    (``ema_decay``), so a teacher never jumps to the weights of one noisy step. The reference refreshed from each
+    (``ema_decay``), so a teacher never jumps to the weights of one noisy step; "frozen" keeps the stage-1
+    networks as the snapshots throughout (distillation of stage 1, which two co-adapting networks cannot drift from). The reference refreshed from each
     network's best-validation weights (Dice against full labels, which a click-only user does not have);
     nnU-Net's pseudo Dice is measured against the same partial labels the stage-1 networks were fit to, so "best"
     would tend to pin the snapshots to the stage-1 weights.
@@ -223,8 +224,9 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
             raise ValueError(f"{type(self).__name__}: region-based training is not supported (hard pseudo-labels "
                              f"need mutually exclusive classes)")
         super().initialize()
-        if self.teacher not in ("refresh", "ema"):
-            raise ValueError(f"{type(self).__name__}: teacher must be 'refresh' or 'ema', got {self.teacher!r}")
+        if self.teacher not in ("refresh", "ema", "frozen"):
+            raise ValueError(f"{type(self).__name__}: teacher must be 'refresh', 'ema' or 'frozen', got "
+                             f"{self.teacher!r}")
         if self.self_training_target not in ("own", "ensemble"):
             raise ValueError(f"{type(self).__name__}: self_training_target must be 'own' or 'ensemble', got "
                              f"{self.self_training_target!r}")
