@@ -367,11 +367,21 @@ def test_two_stage_pipeline_with_interrupted_scm(nnunet_env):
     for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"):
         run_cli("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", trainer, "-device", "cpu")
         stage1[trainer] = results / f"{trainer}__nnUNetPlans__3d_small" / "fold_0" / "checkpoint_final.pth"
-    # the auxiliary stage-1 model predicts like any nnU-Net model (nnUNetv2_predict rebuilds its architecture)
-    aux_predictions = nnunet_env["nnUNet_results"].parent / "aux_predictions"
-    run_cli("nnUNetv2_predict", "-i", images_ts, "-o", aux_predictions, "-d", DATASET_ID, "-c", "3d_small", "-f", "0",
-            "-tr", "nnUNetTrainerPASegAux_scmtest", "-device", "cpu", "-npp", "1", "-nps", "1")
-    assert len(list(aux_predictions.glob("*.nii.gz"))) == 2
+    # the auxiliary stage-1 model predicts like any nnU-Net model (nnUNetv2_predict rebuilds its architecture), and
+    # two stage-1 models average through nnU-Net's own nnUNetv2_ensemble (README: the stage-1 ensemble)
+    stage1_predictions = {}
+    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"):
+        stage1_predictions[trainer] = nnunet_env["nnUNet_results"].parent / f"predictions_{trainer}"
+        run_cli("nnUNetv2_predict", "-i", images_ts, "-o", stage1_predictions[trainer], "-d", DATASET_ID, "-c",
+                "3d_small", "-f", "0", "-tr", trainer, "-device", "cpu", "-npp", "1", "-nps", "1",
+                "--save_probabilities")
+        assert len(list(stage1_predictions[trainer].glob("*.nii.gz"))) == 2
+    ensemble = nnunet_env["nnUNet_results"].parent / "ensemble"
+    run_cli("nnUNetv2_ensemble", "-i", *stage1_predictions.values(), "-o", ensemble, "-np", "1")
+    for case in ("case05", "case06"):
+        mean = np.mean([np.load(folder / f"{case}.npz")["probabilities"] for folder in stage1_predictions.values()], 0)
+        voted = sitk.GetArrayFromImage(sitk.ReadImage(str(ensemble / f"{case}.nii.gz")))
+        assert np.array_equal(voted, mean.argmax(0)), case
     primary_stage1 = state(stage1["nnUNetTrainerPASeg_scmtest"], "network_weights")
     aux_stage1 = state(stage1["nnUNetTrainerPASegAux_scmtest"], "network_weights")
     assert primary_stage1.keys() != aux_stage1.keys()  # two different architectures
