@@ -256,6 +256,14 @@ class nnUNetTrainerSCM_pceAuxFrozenEnsemble(nnUNetTrainerSCM_pceAuxEnsembleTarge
     teacher = "frozen"
 
 
+class nnUNetTrainerSCM_pceAuxFrozenEnsembleNoCKD(nnUNetTrainerSCM_pceAuxFrozenEnsemble):
+    """nnUNetTrainerSCM_pceAuxFrozenEnsemble without cross distillation: a frozen partial-loss teacher's soft targets
+    pull the primary's boundary outward for the whole of stage 2 (docs/experiments.md), so here both networks learn
+    the stage-1 ensemble's label alone."""
+
+    w_kd = 0.0
+
+
 # ------------------------------------------------------------------------------ fixed budgets
 class _Budget:
     """Mixin: the schedule from the environment; no final validation right after training."""
@@ -307,7 +315,8 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
              nnUNetTrainerPASeg_wCRFFlat,
              nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux,
-             nnUNetTrainerSCM_pceAuxEnsembleTarget, nnUNetTrainerSCM_pceAuxFrozenEnsemble]
+             nnUNetTrainerSCM_pceAuxEnsembleTarget, nnUNetTrainerSCM_pceAuxFrozenEnsemble,
+             nnUNetTrainerSCM_pceAuxFrozenEnsembleNoCKD]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.
 BUDGET = {cls.__name__: cls for cls in map(budget_trainer, [nnUNetTrainer]
                                            + [getattr(product, name) for name in product.__all__] + SCREENING)}
