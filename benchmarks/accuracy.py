@@ -10,11 +10,11 @@ the full labels) and from the full labels
 (the upper bound). Then, each on the same fixed schedule (``NAME_budget``, benchmarks/trainers/lab_trainers.py),
 fold ``all``:
 
-    full   nnUNetTrainer          full labels (upper bound)
-    pce    nnUNetTrainerPASeg_pCE clicks, partial loss only
-    paseg  nnUNetTrainerPASeg     clicks, stage 1 of PA-Seg
-    aux    nnUNetTrainerPASegAux  clicks, stage 1 with the auxiliary architecture (input of stage 2)
-    scm    nnUNetTrainerSCM       clicks, stage 2 of PA-Seg, started from the two stage-1 models
+    full   nnUNetTrainer              full labels (upper bound)
+    pce    nnUNetTrainerPASeg_pCE     clicks, partial loss only
+    paseg  nnUNetTrainerPASeg         clicks, stage 1 of PA-Seg
+    aux    nnUNetTrainerPASegAux_pCE  clicks, partial loss only on the auxiliary architecture (input of stage 2)
+    scm    nnUNetTrainerSCM           clicks, stage 2 of PA-Seg, started from the two stage-1 models
 
 and any ``--variants`` (trainer names of the package or the lab, trained on the clicks; an SCM variant after its stage-1
 trainers), predicted on the test images and scored against their full labels: Dice, HD95 (mm, spacing-aware) and

@@ -30,7 +30,7 @@ from benchmarks.methods import FULL_LABEL_TRAINERS  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1, aux.)",
-          "nnUNetTrainerSCM": "SCM (stage 2)"}
+          "nnUNetTrainerPASegAux_pCE": "PASegAux_pCE (stage 1, aux.)", "nnUNetTrainerSCM": "SCM (stage 2)"}
 FULL_LABELS = "full"  # the series of full-label trainers: the clicks' pseudo-labels do not enter them
 PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
 

@@ -30,7 +30,7 @@ from point_tools.simulate import simulate_clicks  # noqa: E402
 
 MODELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1)",
-          "nnUNetTrainerSCM": "SCM (stage 2)"}
+          "nnUNetTrainerPASegAux_pCE": "PASegAux_pCE (stage 1)", "nnUNetTrainerSCM": "SCM (stage 2)"}
 
 
 def draw(work: Path, seed: int, case: str, out: Path, method: str = DEFAULT_METHOD) -> list[str]:

@@ -20,9 +20,9 @@ MAIN_METHODS = {
     "full": Method("nnUNetTrainer", "nnUNetTrainer (full labels)", "full"),
     "pce": Method("nnUNetTrainerPASeg_pCE", "nnUNetTrainerPASeg_pCE (clicks)", "clicks"),
     "paseg": Method("nnUNetTrainerPASeg", "nnUNetTrainerPASeg (clicks)", "clicks"),
-    "aux": Method("nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux (clicks)", "clicks"),
+    "aux": Method("nnUNetTrainerPASegAux_pCE", "nnUNetTrainerPASegAux_pCE (clicks)", "clicks"),
     "scm": Method("nnUNetTrainerSCM", "nnUNetTrainerSCM (clicks)", "clicks",
-                  ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux")),
+                  ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux_pCE")),
 }
 # Trained on the full labels: the clicks' pseudo-labels of the datasets beside them do not enter these runs.
 FULL_LABEL_TRAINERS = frozenset(m.trainer for m in MAIN_METHODS.values() if m.kind == "full")

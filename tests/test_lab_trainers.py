@@ -115,7 +115,7 @@ def test_scm_ensemble_target_gives_both_networks_the_snapshots_mean_label():
     assert torch.equal(targets_a, expected) and torch.equal(targets_b, expected)
     own_a, own_b = get_trainer_from_args(str(PIPELINE_DATASET_ID), "3d_small", 0, "nnUNetTrainerSCM_pceAux",
                                          device=torch.device("cpu")).self_training_targets(primary, aux, target)
-    assert not torch.equal(own_a, own_b)  # the default: each network its own snapshot's label
+    assert not torch.equal(own_a, own_b)  # crossKD's: each network its own snapshot's label
     assert variant_method("nnUNetTrainerSCM_pceAuxEnsembleTarget").needs == ("nnUNetTrainerPASeg",
                                                                              "nnUNetTrainerPASegAux_pCE")
 

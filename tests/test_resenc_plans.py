@@ -31,21 +31,21 @@ def test_paseg_aux_and_scm_on_resenc_m_plans(pipeline_env: dict[str, Path]) -> N
 
     results = pipeline_env["nnUNet_results"] / PIPELINE_DATASET
     folds = {}
-    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest", "nnUNetTrainerSCM_scmtest"):
+    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_pCE_scmtest", "nnUNetTrainerSCM_scmtest"):
         run_cli("nnUNetv2_train", dataset, "3d_small", "0", "-tr", trainer, "-p", PLANS, "-device", "cpu")
         folds[trainer] = results / f"{trainer}__{PLANS}__3d_small" / "fold_0"
 
     # stage 1: the primary is the plans' residual encoder, the auxiliary network the plain U-Net, and its log says so
-    primary, aux = (_weights(folds[t]) for t in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"))
+    primary, aux = (_weights(folds[t]) for t in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_pCE_scmtest"))
     assert any(".stem." in k for k in primary) and not any(".stem." in k for k in aux)
-    aux_log = next(folds["nnUNetTrainerPASegAux_scmtest"].glob("training_log_*.txt")).read_text()
+    aux_log = next(folds["nnUNetTrainerPASegAux_pCE_scmtest"].glob("training_log_*.txt")).read_text()
     assert f"network built (the auxiliary architecture, not the plans'): {PLAIN_UNET}" in aux_log
     for trainer, network in (("nnUNetTrainerPASeg_scmtest", "ResidualEncoderUNet"),
-                             ("nnUNetTrainerPASegAux_scmtest", "PlainConvUNet")):
+                             ("nnUNetTrainerPASegAux_pCE_scmtest", "PlainConvUNet")):
         assert json.loads((folds[trainer] / "debug.json").read_text())["network"] == network
     # SCM found both stage-1 models under the same plans
     scm_log = next(folds["nnUNetTrainerSCM_scmtest"].glob("training_log_*.txt")).read_text()
-    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"):
+    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_pCE_scmtest"):
         assert f"initialised from stage-1 checkpoint {folds[trainer] / 'checkpoint_final.pth'}" in scm_log
 
     # each model predicts through nnU-Net's predictor (which rebuilds the network the trainer built) and is evaluated

@@ -364,13 +364,14 @@ def test_two_stage_pipeline_with_interrupted_scm(nnunet_env):
 
     results = nnunet_env["nnUNet_results"] / DATASET
     stage1 = {}
-    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"):
+    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest",
+                    "nnUNetTrainerPASegAux_pCE_scmtest"):
         run_cli("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", trainer, "-device", "cpu")
         stage1[trainer] = results / f"{trainer}__nnUNetPlans__3d_small" / "fold_0" / "checkpoint_final.pth"
     # the auxiliary stage-1 model predicts like any nnU-Net model (nnUNetv2_predict rebuilds its architecture), and
     # two stage-1 models average through nnU-Net's own nnUNetv2_ensemble (README: the stage-1 ensemble)
     stage1_predictions = {}
-    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_scmtest"):
+    for trainer in ("nnUNetTrainerPASeg_scmtest", "nnUNetTrainerPASegAux_pCE_scmtest"):
         stage1_predictions[trainer] = nnunet_env["nnUNet_results"].parent / f"predictions_{trainer}"
         run_cli("nnUNetv2_predict", "-i", images_ts, "-o", stage1_predictions[trainer], "-d", DATASET_ID, "-c",
                 "3d_small", "-f", "0", "-tr", trainer, "-device", "cpu", "-npp", "1", "-nps", "1",
@@ -386,9 +387,10 @@ def test_two_stage_pipeline_with_interrupted_scm(nnunet_env):
     aux_stage1 = state(stage1["nnUNetTrainerPASegAux_scmtest"], "network_weights")
     assert primary_stage1.keys() != aux_stage1.keys()  # two different architectures
 
-    # SCM, interrupted after epoch 1 (stage-1 networks found by nnU-Net's folder convention)
-    scm_dir = results / "nnUNetTrainerSCM_scmtest__nnUNetPlans__3d_small" / "fold_0"
-    train_scm = ("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", "nnUNetTrainerSCM_scmtest", "-device", "cpu")
+    # the paper's SCM, interrupted after epoch 1 (stage-1 networks found by nnU-Net's folder convention)
+    scm_dir = results / "nnUNetTrainerSCM_crossKD_scmtest__nnUNetPlans__3d_small" / "fold_0"
+    train_scm = ("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", "nnUNetTrainerSCM_crossKD_scmtest", "-device",
+                 "cpu")
     proc = run_cli(*train_scm, env={"PASEG_TEST_STOP_AFTER_EPOCH": "1"}, check=False)
     assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = newest_log(scm_dir)
@@ -421,6 +423,23 @@ def test_two_stage_pipeline_with_interrupted_scm(nnunet_env):
                 "train_aux_total", "snapshot_agreement"):
         assert len(logged[key]) == 4 and all(np.isfinite(logged[key])), key
     assert (scm_dir / "progress.png").is_file()
+
+    # SCM's defaults: the primary network learns the frozen stage-1 ensemble of PASeg and the partial-loss auxiliary
+    run_cli("nnUNetv2_train", DATASET_ID, "3d_small", "0", "-tr", "nnUNetTrainerSCM_scmtest", "-device", "cpu")
+    default_dir = results / "nnUNetTrainerSCM_scmtest__nnUNetPlans__3d_small" / "fold_0"
+    log = newest_log(default_dir)
+    pce_aux = stage1["nnUNetTrainerPASegAux_pCE_scmtest"]
+    assert f"auxiliary network initialised from stage-1 checkpoint {pce_aux}" in log
+    assert "snapshots refreshed" not in log
+    final = torch.load(default_dir / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert final["current_epoch"] == 4
+    pce_aux_stage1 = state(pce_aux, "network_weights")
+    assert same(final["scm_snapshot_primary_weights"], primary_stage1)  # the stage-1 networks throughout
+    assert same(final["scm_snapshot_aux_weights"], pce_aux_stage1)
+    assert not same(final["network_weights"], primary_stage1)
+    assert same(final["scm_aux_network_weights"], pce_aux_stage1)  # not trained: nothing of it would reach A
+    assert "train_aux_self" not in final["logging"]
+    assert len(final["logging"]["train_primary_self"]) == 4 and all(np.isfinite(final["logging"]["train_primary_self"]))
 
     # prediction with the primary network through nnU-Net's own predictor, then evaluation against full masks
     predictions = nnunet_env["nnUNet_results"].parent / "predictions"

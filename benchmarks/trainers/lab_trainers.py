@@ -25,7 +25,8 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 import nnunetv2_paseg.trainers as product
 from benchmarks.trainers.guide import with_guide_channel
 from nnunetv2_paseg.losses import MultiViewGatedCRFLoss
-from nnunetv2_paseg.trainers import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
+from nnunetv2_paseg.trainers import (nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM,
+                                    nnUNetTrainerSCM_crossKD)
 
 
 # ------------------------------------------------------------------------------ the first release's CRF and its screening
@@ -131,8 +132,9 @@ class nnUNetTrainerPASegAux_presetDepth(nnUNetTrainerPASegAux):
     preset_depth = True
 
 
-class nnUNetTrainerSCM_presetDepthAux(nnUNetTrainerSCM):
-    """The auxiliary network at nnU-Net's ResEnc preset depth (stage 1: nnUNetTrainerPASegAux_presetDepth)."""
+class nnUNetTrainerSCM_presetDepthAux(nnUNetTrainerSCM_crossKD):
+    """nnUNetTrainerSCM_crossKD (SCM's default when screened) with the auxiliary network at nnU-Net's ResEnc preset
+    depth (stage 1: nnUNetTrainerPASegAux_presetDepth)."""
 
     aux_stage1_trainer = "nnUNetTrainerPASegAux_presetDepth"
     aux_architecture = nnUNetTrainerPASegAux_presetDepth
@@ -222,18 +224,10 @@ class nnUNetTrainerPASeg_wCRFFlat(nnUNetTrainerPASeg):
 
 
 # ------------------------------------------------------------------------------ stage 2's teachers (issue 24)
-class nnUNetTrainerPASegAux_pCE(nnUNetTrainerPASegAux):
-    """The auxiliary residual-encoder U-Net trained with the partial loss only. pCE models end about one voxel
-    outside the labels' boundary and PASeg models one voxel inside it (benchmarks/boundary_errors.py), so this
-    auxiliary network errs on the other side of the primary's."""
-
-    w_crf = 0.0
-    w_vm = 0.0
-
-
-class nnUNetTrainerSCM_pceAux(nnUNetTrainerSCM):
-    """SCM whose auxiliary network starts from nnUNetTrainerPASegAux_pCE: cross distillation between a primary that
-    under-segments and an auxiliary that over-segments, so that each network's soft targets pull the other's
+class nnUNetTrainerSCM_pceAux(nnUNetTrainerSCM_crossKD):
+    """nnUNetTrainerSCM_crossKD (SCM's default when screened) whose auxiliary network starts from
+    nnUNetTrainerPASegAux_pCE (the partial loss alone): cross distillation between a primary that under-segments and
+    an auxiliary that over-segments, so that each network's soft targets pull the other's
     boundary towards the labels' instead of self-training on stage 1's own boundary."""
 
     aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE"
@@ -259,7 +253,8 @@ class nnUNetTrainerSCM_pceAuxFrozenEnsemble(nnUNetTrainerSCM_pceAuxEnsembleTarge
 class nnUNetTrainerSCM_pceAuxFrozenEnsembleNoCKD(nnUNetTrainerSCM_pceAuxFrozenEnsemble):
     """nnUNetTrainerSCM_pceAuxFrozenEnsemble without cross distillation: a frozen partial-loss teacher's soft targets
     pull the primary's boundary outward for the whole of stage 2 (docs/experiments.md), so here both networks learn
-    the stage-1 ensemble's label alone."""
+    the stage-1 ensemble's label alone. Promoted: nnUNetTrainerSCM's default since 2026-12-07 (which also skips
+    training the auxiliary network, whose frozen snapshot alone reaches the primary)."""
 
     w_kd = 0.0
 
@@ -314,7 +309,7 @@ SCREENING = [nnUNetTrainerPASeg_voxelCRF, nnUNetTrainerPASeg_mmCRF, nnUNetTraine
              nnUNetTrainerPASeg_vmUnlabelled3, nnUNetTrainerPASeg_vmUnlabelled10, nnUNetTrainerPASeg_vmBand10,
              nnUNetTrainerPASeg_wCRF0p3, nnUNetTrainerPASeg_rampByQuarter, nnUNetTrainerPASeg_rampWhenFound,
              nnUNetTrainerPASeg_wCRFFlat,
-             nnUNetTrainerPASegAux_pCE, nnUNetTrainerSCM_pceAux,
+             nnUNetTrainerSCM_pceAux,
              nnUNetTrainerSCM_pceAuxEnsembleTarget, nnUNetTrainerSCM_pceAuxFrozenEnsemble,
              nnUNetTrainerSCM_pceAuxFrozenEnsembleNoCKD]
 # Module attributes: nnU-Net's look-up finds a class by name among a module's attributes.

@@ -157,8 +157,16 @@ def load_full_network(network: nn.Module, path: Path, role: str, this_run: dict 
 
 class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     """Stage 2 of PA-Seg, Self and Cross Monitoring (SCM: self-training plus cross knowledge distillation, CKD) of a
-    primary network A (the plans' architecture, as nnUNetTrainerPASeg) and an auxiliary network B (as
-    nnUNetTrainerPASegAux).
+    primary network A (the plans' architecture, as nnUNetTrainerPASeg) and an auxiliary network B (the other U-Net
+    family, as nnUNetTrainerPASegAux).
+
+    The defaults monitor A with both stage-1 networks at once: A learns the label of the stage-1 ensemble, the mean
+    softmax of the PASeg model and of an auxiliary model trained with the partial loss alone
+    (``aux_stage1_trainer`` nnUNetTrainerPASegAux_pCE), kept fixed for all of stage 2 (``teacher = "frozen"``,
+    ``self_training_target = "ensemble"``, ``w_kd = 0``). PASeg ends about one voxel inside the objects' surface and
+    the partial loss about one voxel outside, so their average lies between, and a network that learns it is more
+    accurate than either (docs/experiments.md). The paper's configuration (refreshed snapshots, each network on its
+    own, cross distillation) is ``nnUNetTrainerSCM_crossKD``. In general:
 
     Both start from their complete stage-1 networks (segmentation heads included, unlike ``-pretrained_weights``,
     which SCM's stage-1 initialisation supersedes): by default the checkpoints of ``primary_stage1_trainer`` and
@@ -181,7 +189,8 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     ``snapshot_fraction`` of the epochs (``is_refresh_epoch``); "ema" makes each snapshot an exponential moving
     average of its network's weights, updated after every step with a time constant of the same length
     (``ema_decay``), so a teacher never jumps to the weights of one noisy step; "frozen" keeps the stage-1
-    networks as the snapshots throughout (distillation of stage 1, which two co-adapting networks cannot drift from). The reference refreshed from each
+    networks as the snapshots throughout (distillation of stage 1, which two co-adapting networks cannot drift from;
+    B is then not trained, ``trains_aux``). The reference refreshed from each
     network's best-validation weights (Dice against full labels, which a click-only user does not have);
     nnU-Net's pseudo Dice is measured against the same partial labels the stage-1 networks were fit to, so "best"
     would tend to pin the snapshots to the stage-1 weights.
@@ -199,15 +208,25 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
     """
 
     primary_stage1_trainer = "nnUNetTrainerPASeg"
-    aux_stage1_trainer = "nnUNetTrainerPASegAux"
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE"
     aux_architecture: type = nnUNetTrainerPASegAux
-    loss_parts: tuple[str, ...] = ("primary_self", "primary_ckd", "aux_self", "aux_ckd", "aux_total")
-    w_kd = 0.5
+    w_kd = 0.0
     kd_temperature = 4.0
     snapshot_fraction = 0.2
-    teacher = "refresh"
+    teacher = "frozen"
     keep_labelled_voxels = True
-    self_training_target = "own"
+    self_training_target = "ensemble"
+
+    @property
+    def trains_aux(self) -> bool:
+        """Whether B learns in stage 2: only a refreshed or moving-average snapshot carries B's progress to A; with
+        frozen snapshots A sees only B's stage-1 weights, so training B would cost a second network's steps for
+        nothing."""
+        return self.teacher != "frozen"
+
+    @property
+    def loss_parts(self) -> tuple[str, ...]:
+        return ("primary_self", "primary_ckd") + (("aux_self", "aux_ckd", "aux_total") if self.trains_aux else ())
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -333,13 +352,13 @@ class nnUNetTrainerSCM(SafeCheckpoints, nnUNetTrainer):
         # One network after the other: only one autograd graph is alive at a time.
         total_a, self_a, ckd_a = self._learn(self.network, self.optimizer, self.grad_scaler, data, targets_a,
                                              teacher_aux)
-        total_b, self_b, ckd_b = self._learn(self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data,
-                                             targets_b, teacher_primary)
+        values = {"loss": total_a, "primary_self": self_a, "primary_ckd": ckd_a, "snapshot_agreement": agreement}
+        if self.trains_aux:
+            values["aux_total"], values["aux_self"], values["aux_ckd"] = self._learn(
+                self.aux_network, self.aux_optimizer, self.aux_grad_scaler, data, targets_b, teacher_primary)
         if self.teacher == "ema":
             ema_update(self.snapshot_primary, self.network, self.ema_decay())
             ema_update(self.snapshot_aux, self.aux_network, self.ema_decay())
-        values = {"loss": total_a, "primary_self": self_a, "primary_ckd": ckd_a, "aux_self": self_b,
-                  "aux_ckd": ckd_b, "aux_total": total_b, "snapshot_agreement": agreement}
         return {key: value.cpu().numpy() for key, value in values.items()}
 
     def on_train_epoch_end(self, train_outputs: list[dict]):

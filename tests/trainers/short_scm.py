@@ -4,7 +4,8 @@ import os
 
 import torch
 
-from nnunetv2_paseg.trainers import nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerSCM
+from nnunetv2_paseg.trainers import (nnUNetTrainerPASeg, nnUNetTrainerPASegAux, nnUNetTrainerPASegAux_pCE,
+                                    nnUNetTrainerSCM, nnUNetTrainerSCM_crossKD)
 
 
 class _Short:
@@ -39,14 +40,17 @@ class nnUNetTrainerPASegAux_scmtest(_Stage1, nnUNetTrainerPASegAux):
     pass
 
 
-class nnUNetTrainerSCM_scmtest(_Short, nnUNetTrainerSCM):
-    """4 epochs, snapshots refreshed at epoch 2, a checkpoint after every epoch, initialised from the two short
-    stage-1 trainers above. ``PASEG_TEST_STOP_AFTER_EPOCH=k`` makes the run exit (code 3) right after epoch k's
-    checkpoint, as an interrupted training would."""
+class nnUNetTrainerPASegAux_pCE_scmtest(_Stage1, nnUNetTrainerPASegAux_pCE):
+    pass
+
+
+class _ShortSCM(_Short):
+    """4 epochs, snapshots (when refreshed) refreshed at epoch 2, a checkpoint after every epoch.
+    ``PASEG_TEST_STOP_AFTER_EPOCH=k`` makes the run exit (code 3) right after epoch k's checkpoint, as an interrupted
+    training would."""
 
     short_epochs = 4
     primary_stage1_trainer = "nnUNetTrainerPASeg_scmtest"
-    aux_stage1_trainer = "nnUNetTrainerPASegAux_scmtest"
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -59,3 +63,16 @@ class nnUNetTrainerSCM_scmtest(_Short, nnUNetTrainerSCM):
         stop_after = os.environ.get("PASEG_TEST_STOP_AFTER_EPOCH")
         if stop_after is not None and self.current_epoch - 1 == int(stop_after):
             raise SystemExit(3)
+
+
+class nnUNetTrainerSCM_scmtest(_ShortSCM, nnUNetTrainerSCM):
+    """SCM's defaults, from the short PASeg and partial-loss auxiliary trainers above."""
+
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_pCE_scmtest"
+
+
+class nnUNetTrainerSCM_crossKD_scmtest(_ShortSCM, nnUNetTrainerSCM_crossKD):
+    """The paper's configuration (refreshed snapshots, both networks trained), from the short PASeg and PASegAux
+    trainers above."""
+
+    aux_stage1_trainer = "nnUNetTrainerPASegAux_scmtest"
