@@ -61,7 +61,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import budget_curve, harness  # noqa: E402
 from benchmarks.harness import REPO, RunFailed  # noqa: E402
-from benchmarks.methods import FULL_LABEL_TRAINERS, MAIN_METHODS, Method  # noqa: E402
+from benchmarks.methods import FULL_LABEL_TRAINERS, MAIN_METHODS, PAPER_METHODS, Method, trained_as  # noqa: E402
 from benchmarks.atlas_cohort import TARGETS, build_cohort  # noqa: E402
 from point_tools.pseudo_labels import DEFAULT_METHOD, METHODS  # noqa: E402
 
@@ -297,7 +297,7 @@ def recorded_runs(runs_file: Path, args) -> dict[tuple[int, str], dict]:
               "device": args.device, "pseudo_labels": args.pseudo_labels, "plans": args.plans}
     latest: dict[tuple[int, str], dict] = {}
     for record in _read_jsonl(runs_file):
-        key = (record["seed"], record["trainer"])
+        key = (record["seed"], trained_as(record))
         if record["seed"] in args.seeds and _matches(record, wanted) and (
                 key not in latest or _finished(record) > _finished(latest[key])):
             latest[key] = record
@@ -453,14 +453,15 @@ def main_table(main_summary: dict, labels: dict[str, str], classes: list[str]) -
 
 
 def key_ratios(main_summary: dict, names: dict[str, str]) -> str:
-    """PASeg - pCE (paired by seed) and SCM / full, where both trainers of each ran."""
+    """PASeg - pCE (paired by seed), and SCM / full and the paper's SCM / full, where both trainers of each ran."""
     parts = []
     if {names["paseg"], names["pce"]} <= main_summary.keys():
         gain, seeds = paired_difference(main_summary, names["paseg"], names["pce"])
         parts.append(f"PASeg - pCE {gain:+.3f} Dice (paired, seeds {seeds})")
-    if {names["scm"], names["full"]} <= main_summary.keys():
-        ratio, seeds = paired_ratio(main_summary, names["scm"], names["full"])
-        parts.append(f"SCM / full {ratio:.3f} (seeds {seeds})")
+    for key, name in (("scm", "SCM"), ("scm_paper", "the paper's SCM")):
+        if key in names and {names[key], names["full"]} <= main_summary.keys():
+            ratio, seeds = paired_ratio(main_summary, names[key], names["full"])
+            parts.append(f"{name} / full {ratio:.3f} (seeds {seeds})")
     return "; ".join(parts)
 
 
@@ -486,9 +487,9 @@ def write_report(records: dict, quality: dict, classes: list[str], args) -> None
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
     stem = report_stem(args)
-    main_names = {key: m.trainer for key, m in MAIN_METHODS.items()}
-    labels = {m.trainer: m.label for m in MAIN_METHODS.values()}
-    all_trainers = list(dict.fromkeys([m.trainer for m in MAIN_METHODS.values()] + sorted({t for _, t in records})))
+    main_names = {key: m.trainer for key, m in {**MAIN_METHODS, **PAPER_METHODS}.items()}
+    labels = {m.trainer: m.label for m in [*MAIN_METHODS.values(), *PAPER_METHODS.values()]}
+    all_trainers = list(dict.fromkeys(list(labels) + sorted({t for _, t in records})))
     summary = summarise(records, all_trainers, classes)
     main_summary = {t: s for t, s in summary.items() if t in labels}
     seeds = sorted({s for s, _ in records})

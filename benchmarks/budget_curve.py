@@ -25,14 +25,16 @@ import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.methods import FULL_LABEL_TRAINERS  # noqa: E402
+from benchmarks.methods import FULL_LABEL_TRAINERS, trained_as  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1, aux.)",
-          "nnUNetTrainerPASegAux_pCE": "PASegAux_pCE (stage 1, aux.)", "nnUNetTrainerSCM": "SCM (stage 2)"}
+          "nnUNetTrainerPASegAux_pCE": "PASegAux_pCE (stage 1, aux.)",
+          "nnUNetTrainerSCM_crossKD": "SCM_crossKD (the paper's stage 2)", "nnUNetTrainerSCM": "SCM (stage 2)"}
 FULL_LABELS = "full"  # the series of full-label trainers: the clicks' pseudo-labels do not enter them
-PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"))
+PAIRS = (("nnUNetTrainerPASeg", "nnUNetTrainerPASeg_pCE"), ("nnUNetTrainerSCM", "nnUNetTrainerPASeg"),
+         ("nnUNetTrainerSCM_crossKD", "nnUNetTrainerPASeg"))
 
 
 def load_runs(results: Path, also: Sequence[Path] = (), target: str = "ventricles") -> list[dict]:
@@ -64,7 +66,7 @@ def by_budget(runs: list[dict]) -> dict[Series, dict[int, dict[int, dict[str, fl
     table: dict[Series, dict[int, dict[int, dict[str, float]]]] = {}
     for record in sorted(runs, key=lambda r: r["run"].rsplit("@", 1)[-1]):
         iterations = record["epochs"] * record["iterations"]
-        series = (record["trainer"], FULL_LABELS if record["trainer"] in FULL_LABEL_TRAINERS
+        series = (trained_as(record), FULL_LABELS if record["trainer"] in FULL_LABEL_TRAINERS
                   else record.get("pseudo_labels", "geodesic"))
         table.setdefault(series, {}).setdefault(iterations, {})[record["seed"]] = metrics(record)
     return table

@@ -180,6 +180,28 @@ def test_the_reports_come_from_the_latest_record_of_each_run_at_the_setting(tmp_
     assert not (tmp_path / "accuracy.md").exists()
 
 
+def test_a_run_from_before_a_default_changed_is_reported_under_the_configuration_it_trained(tmp_path) -> None:
+    """nnUNetTrainerSCM's defaults changed at a commit (``DEFAULTS_CHANGED``): its earlier runs are the paper's
+    configuration (nnUNetTrainerSCM_crossKD) in the reports, its later ones SCM's; runs.jsonl stays as written."""
+    import subprocess
+
+    from benchmarks.methods import DEFAULTS_CHANGED, REPO, trained_as
+
+    change, earlier = DEFAULTS_CHANGED["nnUNetTrainerSCM"]
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{change}^{{commit}}"]).returncode != 0:
+        pytest.skip(f"a clone without commit {change}: every record is taken as named")
+    records = [_record(0, "nnUNetTrainerSCM", 100, 0.80, commit="unknown"),
+               _record(0, "nnUNetTrainerSCM", 200, 0.83, commit=f"{head}+changes"),
+               _record(1, "nnUNetTrainerSCM", 100, 0.81, commit="abc1234")]  # not a commit of this repository
+    assert [trained_as(r) for r in records] == [earlier, "nnUNetTrainerSCM", "nnUNetTrainerSCM"]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    runs = accuracy.recorded_runs(tmp_path / "runs.jsonl", _report_args(tmp_path, seeds=[0, 1]))
+    assert {key: r["mean_dice"] for key, r in runs.items()} == {(0, earlier): 0.80, (0, "nnUNetTrainerSCM"): 0.83,
+                                                                (1, "nnUNetTrainerSCM"): 0.81}
+
+
 def test_a_full_label_run_counts_for_every_pseudo_label_method(tmp_path) -> None:
     """The full-label model never sees the pseudo-labels: its runs belong in the reports of every method (on the same
     seed and budget), so that a new pseudo-label method is compared with full labels without retraining them."""
