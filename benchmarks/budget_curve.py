@@ -25,9 +25,8 @@ import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.methods import FULL_LABEL_TRAINERS, trained_as  # noqa: E402
+from benchmarks.methods import FULL_LABEL_TRAINERS, REPO, trained_as  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 LABELS = {"nnUNetTrainer": "full labels", "nnUNetTrainerPASeg_pCE": "pCE (partial loss)",
           "nnUNetTrainerPASeg": "PASeg (stage 1)", "nnUNetTrainerPASegAux": "PASegAux (stage 1, aux.)",
           "nnUNetTrainerPASegAux_pCE": "PASegAux_pCE (stage 1, aux.)",

@@ -29,11 +29,11 @@ MAIN_METHODS = {
 }
 # Trained on the full labels: the clicks' pseudo-labels of the datasets beside them do not enter these runs.
 FULL_LABEL_TRAINERS = frozenset(m.trainer for m in MAIN_METHODS.values() if m.kind == "full")
-# The paper's stage 2 and its auxiliary stage 1, reported beside the main methods where they ran (``--variants``).
+# The paper's stage 2 and its auxiliary stage 1, reported beside the main methods where they ran (``--variants``,
+# which takes an SCM variant's stage-1 trainers from its class).
 PAPER_METHODS = {
     "aux_paper": Method("nnUNetTrainerPASegAux", "nnUNetTrainerPASegAux (clicks), the paper's auxiliary", "clicks"),
-    "scm_paper": Method("nnUNetTrainerSCM_crossKD", "nnUNetTrainerSCM_crossKD (clicks), the paper's stage 2", "clicks",
-                        ("nnUNetTrainerPASeg", "nnUNetTrainerPASegAux")),
+    "scm_paper": Method("nnUNetTrainerSCM_crossKD", "nnUNetTrainerSCM_crossKD (clicks), the paper's stage 2", "clicks"),
 }
 
 REPO = Path(__file__).resolve().parents[1]
