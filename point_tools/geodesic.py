@@ -6,8 +6,9 @@ channel to the box's robust range, the generalised geodesic distance ``(1 - lamb
 lamb * |intensity step|`` is computed from the foreground click and, with ``background_seeds``, from
 the box faces (which lie beyond the object's extremes, so outside it); foreground is what is clearly
 nearer the foreground click. Outside every box is background, the rest of a box is ``ignore``, and
-voxels at the image minimum in every channel are background (``minimum_rule_background``: not in the box of an
-object clicked at the minimum). The foreground click itself is always foreground.
+voxels at the image minimum in every channel that reach the image's faces through such voxels (the empty outside
+of a skull-stripped or masked image) are background (``minimum_rule_background``: not in the box of an object
+clicked at the minimum). The foreground click itself is always foreground.
 
 Distances are in units of the box's longest side (mm / longest side in mm), so one lambda and one
 threshold fit small and large objects alike.
@@ -224,14 +225,24 @@ def combine_objects(shape: Sequence[int], foregrounds: Sequence[tuple[tuple[slic
 
 
 def minimum_intensity_mask(image: np.ndarray) -> np.ndarray:
-    """Voxels (Z, Y, X) of ``image`` (C, Z, Y, X) at their channel's minimum in every channel."""
-    return np.all(image == image.min(axis=(1, 2, 3), keepdims=True), axis=0)
+    """Voxels (Z, Y, X) of ``image`` (C, Z, Y, X) at their channel's minimum in every channel that are 6-connected
+    through such voxels to a face of the image: the empty outside of the body.
+
+    Minimum-intensity holes enclosed by the body are not included: a brain mask that cuts into the ventricles
+    (FSL's MNI152 template zeroes part of its ventricles) leaves no evidence there either way.
+    """
+    at_minimum = np.all(image == image.min(axis=(1, 2, 3), keepdims=True), axis=0)
+    components, _ = ndimage.label(at_minimum)
+    faces = np.concatenate([np.moveaxis(components, axis, 0)[end].ravel()
+                            for axis in range(components.ndim) for end in (0, -1)])
+    touching = np.unique(faces)
+    return np.isin(components, touching[touching > 0])
 
 
 def minimum_rule_background(image: np.ndarray, objects: Sequence[ObjectClicks]) -> np.ndarray:
     """Voxels (Z, Y, X) that the minimum-intensity rule makes background.
 
-    Those at the minimum in every channel (empty background outside the body), except inside the box of an
+    ``minimum_intensity_mask``'s (the empty outside of the body), except inside the box of an
     object whose foreground click is itself at the minimum: that object is made of minimum-intensity voxels (air
     in CT at -1024, a clamped or constant image), and the rule would erase it.
     """

@@ -7,7 +7,7 @@ import SimpleITK as sitk
 import torch
 
 from point_tools.clicks import ClickError, ObjectClicks
-from point_tools.geodesic import combine_objects, geodesic_pseudo_label
+from point_tools.geodesic import combine_objects, geodesic_pseudo_label, minimum_intensity_mask
 from point_tools.quality import pseudo_label_quality
 from point_tools.simulate import simulate_clicks
 from tests.synthetic import ellipsoid_case
@@ -73,18 +73,34 @@ def test_two_channels_contrast_in_either_channel():
         assert quality["fg_precision"] == 1.0 and quality["fg_recall"] > 0.3
 
 
-def test_minimum_intensity_voxels_are_background_only_when_minimal_in_every_channel():
+def test_minimum_intensity_voxels_are_background_only_when_minimal_in_every_channel_and_outside():
     image, mask, spacing = case_arrays()
     objects = simulate_clicks(mask, spacing)
     low, high = objects[0].box()
     corner = low  # a box corner: inside the box, outside the ellipsoid
     two = np.concatenate([image, image + 1.0])
-    two[:, corner[0], corner[1], corner[2]] = two.min(axis=(1, 2, 3))  # minimal in both channels
+    minimum = two.min(axis=(1, 2, 3))[:, None]
+    # minimal in both channels on a column from the image's face to the corner: the empty outside of the body
+    two[:, :corner[0] + 1, corner[1], corner[2]] = minimum
     beside = (corner[0], corner[1], corner[2] + 1)
     two[0][beside] = two[0].min()  # minimal in one channel only
+    hole = (corner[0] + 1, corner[1] + 2, corner[2] + 2)
+    two[(slice(None),) + hole] = minimum[:, 0]  # minimal in both channels, but enclosed: no evidence either way
     label = geodesic_pseudo_label(two, spacing, objects, device="cpu")
     assert label[corner] == 0
     assert label[beside] == 2
+    assert label[hole] == 2
+
+
+def test_minimum_intensity_mask_keeps_only_what_reaches_a_face():
+    image = np.ones((1, 6, 7, 8), np.float32)
+    image[0, 2:4, 2:5, 3:6] = 0  # an enclosed hole at the minimum
+    image[0, :, 0, 0] = 0  # an edge of the image at the minimum
+    image[0, 3, 3, 1:3] = 0  # touches the hole, not a face
+    at_minimum = minimum_intensity_mask(image)
+    assert at_minimum[:, 0, 0].all() and at_minimum.sum() == 6
+    image[0, 3, 3, 0] = 0  # now the hole reaches the face x = 0
+    assert minimum_intensity_mask(image).sum() == 6 + 2 * 3 * 3 + 3
 
 
 def test_multi_class_objects_and_overlap_rules():
