@@ -78,15 +78,17 @@ def snap_band(image: np.ndarray, prediction: np.ndarray, mode: str, level: float
     if mode == "none":
         return out
     for label in np.unique(prediction[prediction > 0]):
-        obj = out == label
-        level_map = partial_volume_level(image, obj, out == 0)
+        predicted = out == label
+        background = out == 0
+        level_map = partial_volume_level(image, predicted, background)
+        obj = predicted
         if mode in ("grow", "both"):
-            ring = ndimage.binary_dilation(obj) & ~obj & (out == 0)
+            ring = ndimage.binary_dilation(predicted) & ~predicted & background
             obj = obj | (ring & (level_map >= level))
         if mode in ("shrink", "both"):
-            surface = (out == label) & ~ndimage.binary_erosion(out == label)
+            surface = predicted & ~ndimage.binary_erosion(predicted)
             obj = obj & ~(surface & (level_map < level))
-        out[(out == label) & ~obj] = 0
+        out[predicted & ~obj] = 0
         out[obj] = label
     return out
 
@@ -111,9 +113,9 @@ def score_snapped(work: Path, seed: int, trainer: str, modes: Sequence[str], lev
         if not image.shape == prediction.shape == truth.shape:
             raise ValueError(f"{case}: image {image.shape}, prediction {prediction.shape} and label {truth.shape} "
                              "differ in shape")
+        image = image.astype(np.float32)
         for mode in modes:
-            scores[mode][case] = score_case(snap_band(image.astype(np.float32), prediction, mode, level), truth,
-                                            spacing, len(classes))
+            scores[mode][case] = score_case(snap_band(image, prediction, mode, level), truth, spacing, len(classes))
     return {mode: summarise_run(s, classes) for mode, s in scores.items()}
 
 
